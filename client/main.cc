@@ -1,0 +1,26 @@
+// ocsctl: the user's command line. main only declares the verbs and dispatches.
+#include <CLI/CLI.hpp>
+
+#include "client/exit_codes.h"
+#include "client/validate_command.h"
+#include "common/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ocsctl: submit and watch one-cycle structured pruning jobs on an ocs coordinator."};
+  app.set_version_flag("--version", std::string("ocsctl ") + ocs::common::kVersion + " (api " +
+                                        ocs::common::kApiVersion + ")");
+  app.footer(ocs::client::kExitCodeHelp);
+  app.require_subcommand(1);
+
+  ocs::client::ValidateOptions validate;
+  CLI::App* validate_command = ocs::client::AddValidateCommand(app, &validate);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, version or the usage error
+    return code == 0 ? ocs::client::kExitOk : ocs::client::kExitInvalidInput;
+  }
+  if (validate_command->parsed()) return ocs::client::RunValidate(validate);
+  return ocs::client::kExitInvalidInput;
+}

@@ -1,0 +1,87 @@
+#include "client/validate_command.h"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <google/protobuf/util/json_util.h>
+#include <CLI/CLI.hpp>
+
+#include "client/exit_codes.h"
+#include "common/job_spec_yaml.h"
+#include "common/spec_error.h"
+#include "proto/spec_validation.h"
+
+namespace ocs::client {
+namespace {
+
+// The file's text, or an error message naming it.
+bool ReadSpecFile(const std::string& path, std::string* text, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot open job spec " + path;
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  *text = buffer.str();
+  if (text->size() > common::kMaxJobSpecBytes) {
+    *error = "job spec " + path + " is " + std::to_string(text->size()) +
+             " bytes; a job spec may be at most " + std::to_string(common::kMaxJobSpecBytes);
+    return false;
+  }
+  return true;
+}
+
+void PrintText(const ocs::v1::ValidateJobResponse& result, const std::string& source) {
+  if (result.valid()) {
+    std::cout << source << ": valid PruningJob \"" << result.job_name() << "\"\n";
+    return;
+  }
+  std::cerr << "error: invalid job spec " << source << ": " << result.errors_size()
+            << (result.errors_size() == 1 ? " problem\n" : " problems\n");
+  for (const ocs::v1::SpecError& e : result.errors()) {
+    std::cerr << "  "
+              << common::FormatSpecError({e.field(), e.problem(), e.line(), e.column()}, source)
+              << "\n";
+  }
+}
+
+}  // namespace
+
+CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options) {
+  CLI::App* command = app.add_subcommand(
+      "validate", "Check a job spec and list every problem (no coordinator needed)");
+  command->add_option("file", options->file, "PruningJob YAML file")->required();
+  command
+      ->add_option("-o,--output", options->output,
+                   "text, yaml (the spec with all defaults) "
+                   "or json")
+      ->check(CLI::IsMember({"text", "yaml", "json"}))
+      ->capture_default_str();
+  return command;
+}
+
+int RunValidate(const ValidateOptions& options) {
+  std::string text, error;
+  if (!ReadSpecFile(options.file, &text, &error)) {
+    std::cerr << "error: " << error << "\n";
+    return kExitInvalidInput;
+  }
+  const ocs::v1::ValidateJobResponse result = api::ValidateJobSpec(text, options.file);
+  if (options.output == "json") {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.add_whitespace = true;
+    print.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(result, &json, print);
+    std::cout << json;
+  } else if (options.output == "yaml" && result.valid()) {
+    std::cout << result.canonical_yaml();
+  } else {
+    PrintText(result, options.file);
+  }
+  return result.valid() ? kExitOk : kExitInvalidInput;
+}
+
+}  // namespace ocs::client

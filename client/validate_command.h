@@ -1,0 +1,23 @@
+// `ocsctl validate FILE`: checks a job spec locally, no coordinator needed.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace ocs::client {
+
+struct ValidateOptions {
+  std::string file;
+  std::string output = "text";  // text | yaml | json
+};
+
+// Adds the subcommand to `app`; `options` must outlive parsing.
+CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options);
+
+// Runs it; returns the exit code.
+int RunValidate(const ValidateOptions& options);
+
+}  // namespace ocs::client

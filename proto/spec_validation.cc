@@ -1,0 +1,30 @@
+#include "proto/spec_validation.h"
+
+#include <string>
+
+#include "common/job_spec_yaml.h"
+
+namespace ocs::api {
+
+ocs::v1::ValidateJobResponse ValidateJobSpec(absl::string_view spec_yaml,
+                                             absl::string_view source) {
+  ocs::v1::ValidateJobResponse response;
+  std::vector<common::SpecError> errors;
+  auto spec = common::ParseJobSpec(spec_yaml, source, &errors);
+  response.set_valid(spec.ok());
+  if (spec.ok()) {
+    response.set_canonical_yaml(common::FormatJobSpecYaml(*spec));
+    response.set_job_name(spec->metadata.name);
+    return response;
+  }
+  for (const common::SpecError& error : errors) {
+    ocs::v1::SpecError* out = response.add_errors();
+    out->set_field(error.field);
+    out->set_problem(error.problem);
+    out->set_line(error.line);
+    out->set_column(error.column);
+  }
+  return response;
+}
+
+}  // namespace ocs::api

@@ -1,0 +1,40 @@
+#include "server/coordinator_server.h"
+
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/job_service.h"
+
+namespace ocs::server {
+
+CoordinatorServer::CoordinatorServer() : job_service_(std::make_unique<JobService>()) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+absl::StatusOr<int> CoordinatorServer::Start(const std::string& address) {
+  // The standard grpc.health.v1.Health service, for probes and load balancers.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(job_service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, " (address in use or not local?)"));
+  }
+  return port;
+}
+
+void CoordinatorServer::Shutdown() {
+  if (server_) server_->Shutdown();
+}
+
+void CoordinatorServer::Wait() {
+  if (server_) server_->Wait();
+}
+
+}  // namespace ocs::server

@@ -1,0 +1,34 @@
+// The coordinator's gRPC server: owns the services and their listening socket.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace ocs::server {
+
+class JobService;
+
+class CoordinatorServer {
+ public:
+  CoordinatorServer();
+  ~CoordinatorServer();
+
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.
+  absl::StatusOr<int> Start(const std::string& address);
+  // Stops accepting calls and waits for the ones in flight.
+  void Shutdown();
+  // Blocks until Shutdown() was called.
+  void Wait();
+
+ private:
+  std::unique_ptr<JobService> job_service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace ocs::server

@@ -1,0 +1,52 @@
+// ocs-coordinator: the control plane. main only parses the command line and wires the parts.
+#include <csignal>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "common/version.h"
+#include "server/coordinator_server.h"
+
+namespace {
+
+// Blocks SIGINT/SIGTERM in every thread and returns a thread that shuts the server down on them.
+std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return std::thread([server, signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("received signal {}, shutting down", signal);
+    server->Shutdown();
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ocs-coordinator: runs one-cycle structured pruning jobs on a fleet of ocs-worker "
+      "processes (gRPC control plane)."};
+  app.set_version_flag("--version", std::string("ocs-coordinator ") + ocs::common::kVersion +
+                                        " (api " + ocs::common::kApiVersion + ")");
+  std::string listen = "0.0.0.0:7070";
+  app.add_option("--listen", listen, "gRPC address to serve on (host:port)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  ocs::server::CoordinatorServer server;
+  std::thread signal_thread = ShutdownOnSignal(&server);
+  auto port = server.Start(listen);
+  if (!port.ok()) {
+    spdlog::error("{}", std::string(port.status().message()));
+    signal_thread.detach();
+    return 1;
+  }
+  spdlog::info("ocs-coordinator {} serving on port {}", ocs::common::kVersion, *port);
+  server.Wait();
+  signal_thread.join();
+  return 0;
+}

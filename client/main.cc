@@ -1,8 +1,7 @@
 // ocsctl: the user's command line. main only declares the verbs and dispatches.
-#include <CLI/CLI.hpp>
-
 #include "client/exit_codes.h"
 #include "client/validate_command.h"
+#include "common/cli_parse.h"
 #include "common/version.h"
 
 int main(int argc, char** argv) {
@@ -15,12 +14,7 @@ int main(int argc, char** argv) {
   ocs::client::ValidateOptions validate;
   CLI::App* validate_command = ocs::client::AddValidateCommand(app, &validate);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, version or the usage error
-    return code == 0 ? ocs::client::kExitOk : ocs::client::kExitInvalidInput;
-  }
+  if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
   if (validate_command->parsed()) return ocs::client::RunValidate(validate);
   return ocs::client::kExitInvalidInput;
 }

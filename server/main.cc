@@ -3,8 +3,8 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
 
+#include "common/cli_parse.h"
 #include "common/version.h"
 #include "server/coordinator_server.h"
 
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
                                         " (api " + ocs::common::kApiVersion + ")");
   std::string listen = "0.0.0.0:7070";
   app.add_option("--listen", listen, "gRPC address to serve on (host:port)")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
 
   ocs::server::CoordinatorServer server;
   std::thread signal_thread = ShutdownOnSignal(&server);

@@ -1,8 +1,7 @@
 // ocs-worker: runs one rank of a pruning job. main only parses the command line and wires parts.
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli_parse.h"
 #include "common/version.h"
 #include "worker/train/torch_runtime.h"
 
@@ -13,7 +12,7 @@ int main(int argc, char** argv) {
            ocs::common::kApiVersion + "), " + ocs::worker::train::DescribeTorchRuntime();
   });
   app.require_subcommand(0, 1);
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
   std::cout << app.help();
   return 0;
 }

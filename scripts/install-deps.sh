@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything ocs needs to build and test on Debian 12, from Debian's archive only.
+# Idempotent: does nothing when every package is already installed.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --bench    also Python's torch (the baselines in bench/)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libgloo-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libsqlite3-dev
+  libgtest-dev libgmock-dev
+  dataset-fashion-mnist
+)
+if [[ "${1:-}" == "--bench" ]]; then packages+=(python3-torch); fi
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -180,7 +180,10 @@ absl::StatusOr<ChannelGroups> ChannelGroups::Derive(const Network& network,
     const int root = graph.sets.Find(static_cast<int>(s));
     if (group_of_root[root] < 0) {
       group_of_root[root] = result.size();
-      result.groups_.push_back(ChannelGroup{graph.name[root], graph.size[root]});
+      ChannelGroup group;
+      group.name = graph.name[root];
+      group.size = graph.size[root];
+      result.groups_.push_back(std::move(group));
     }
     const int g = group_of_space[s] = group_of_root[root];
     ChannelGroup& group = result.groups_[g];

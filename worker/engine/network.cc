@@ -54,6 +54,18 @@ std::vector<int> Network::Consumers(int index) const {
   return consumers;
 }
 
+namespace {
+
+Layer MakeLayer(LayerKind kind, std::string name, std::vector<int> inputs) {
+  Layer layer;
+  layer.kind = kind;
+  layer.name = std::move(name);
+  layer.inputs = std::move(inputs);
+  return layer;
+}
+
+}  // namespace
+
 NetworkBuilder::NetworkBuilder(Shape input) {
   Layer layer;
   layer.kind = LayerKind::kInput;
@@ -96,7 +108,7 @@ int NetworkBuilder::Conv(std::string name, int input, int out_channels, int kern
     Fail(name, absl::StrCat("groups ", groups, " must divide ", in.channels, " input and ",
                             out_channels, " output channels"));
   }
-  Layer layer{LayerKind::kConv, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kConv, std::move(name), {input});
   layer.kernel = kernel, layer.stride = stride, layer.padding = padding, layer.groups = groups;
   layer.bias = bias;
   layer.output_shape = Pooled(layer.name, in, kernel, stride, padding);
@@ -105,39 +117,39 @@ int NetworkBuilder::Conv(std::string name, int input, int out_channels, int kern
 }
 
 int NetworkBuilder::BatchNorm(std::string name, int input) {
-  Layer layer{LayerKind::kBatchNorm, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kBatchNorm, std::move(name), {input});
   layer.output_shape = shape(input);
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::Relu(std::string name, int input) {
-  Layer layer{LayerKind::kRelu, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kRelu, std::move(name), {input});
   layer.output_shape = shape(input);
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::Relu6(std::string name, int input) {
-  Layer layer{LayerKind::kRelu6, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kRelu6, std::move(name), {input});
   layer.output_shape = shape(input);
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::MaxPool(std::string name, int input, int kernel, int stride, int padding) {
-  Layer layer{LayerKind::kMaxPool, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kMaxPool, std::move(name), {input});
   layer.kernel = kernel, layer.stride = stride, layer.padding = padding;
   layer.output_shape = Pooled(layer.name, shape(input), kernel, stride, padding);
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::AvgPool(std::string name, int input, int kernel, int stride, int padding) {
-  Layer layer{LayerKind::kAvgPool, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kAvgPool, std::move(name), {input});
   layer.kernel = kernel, layer.stride = stride, layer.padding = padding;
   layer.output_shape = Pooled(layer.name, shape(input), kernel, stride, padding);
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::GlobalAvgPool(std::string name, int input) {
-  Layer layer{LayerKind::kGlobalAvgPool, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kGlobalAvgPool, std::move(name), {input});
   layer.output_shape = Shape{shape(input).channels, 1, 1};
   return Append(std::move(layer));
 }
@@ -148,7 +160,7 @@ int NetworkBuilder::Add(std::string name, std::vector<int> inputs) {
       Fail(name, "residual operands have different shapes");
     }
   }
-  Layer layer{LayerKind::kAdd, std::move(name), std::move(inputs)};
+  Layer layer = MakeLayer(LayerKind::kAdd, std::move(name), std::move(inputs));
   layer.output_shape = shape(layer.inputs[0]);
   return Append(std::move(layer));
 }
@@ -163,13 +175,13 @@ int NetworkBuilder::Concat(std::string name, std::vector<int> inputs) {
     }
     out.channels += in.channels;
   }
-  Layer layer{LayerKind::kConcat, std::move(name), std::move(inputs)};
+  Layer layer = MakeLayer(LayerKind::kConcat, std::move(name), std::move(inputs));
   layer.output_shape = out;
   return Append(std::move(layer));
 }
 
 int NetworkBuilder::Flatten(std::string name, int input) {
-  Layer layer{LayerKind::kFlatten, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kFlatten, std::move(name), {input});
   const Shape in = shape(input);
   layer.output_shape = Shape{in.channels * in.spatial(), 1, 1};
   return Append(std::move(layer));
@@ -178,7 +190,7 @@ int NetworkBuilder::Flatten(std::string name, int input) {
 int NetworkBuilder::Linear(std::string name, int input, int out_features, bool bias) {
   const Shape in = shape(input);
   if (in.spatial() != 1) Fail(name, "a linear layer needs flattened input");
-  Layer layer{LayerKind::kLinear, std::move(name), {input}};
+  Layer layer = MakeLayer(LayerKind::kLinear, std::move(name), {input});
   layer.bias = bias;
   layer.output_shape = Shape{out_features, 1, 1};
   return Append(std::move(layer));

@@ -1,8 +1,10 @@
 // The sub-network at a FLOPs target (DESIGN.md, step 4): channel importances are ranked globally
 // and a threshold is lowered through them until the pruned network's FLOPs reduction reaches the
 // target. Each group keeps at least its min_kept channels; `roundTo` keeps widths multiples of
-// it. Costs come from WidthCostModel, updated incrementally per channel, so a search over ResNet-50
-// takes milliseconds and can run every epoch.
+// it. Where channel costs are too coarse to land within the tolerance, a short local search
+// moves single groups by one step (keeping each group's own ranking) to close the gap. Costs come
+// from WidthCostModel, updated incrementally per channel, so a search over ResNet-50 takes
+// milliseconds and can run every epoch.
 #pragma once
 
 #include <string>

@@ -88,14 +88,16 @@ TEST(SearchTest, RoundToKeepsWidthsMultiples) {
   const SearchResult result =
       *SearchSubnetwork(net, groups, RandomImportance(groups, 5), {0.5, /*round_to=*/8});
   for (int g = 0; g < groups.size(); ++g) {
-    if (result.widths[g] != groups.group(g).size) EXPECT_EQ(result.widths[g] % 8, 0);
+    if (result.widths[g] != groups.group(g).size) {
+      EXPECT_EQ(result.widths[g] % 8, 0);
+    }
   }
   EXPECT_NEAR(result.achieved_reduction, 0.5, 0.01);
 }
 
 TEST(SearchTest, ReportsAnUnreachableTarget) {
   const Network net = *BuildModel("resnet20", 10, {3, 32, 32});
-  const ChannelGroups groups = *ChannelGroups::Derive(net, {/*layer_prune_limit=*/0.2});
+  const ChannelGroups groups = *ChannelGroups::Derive(net, {/*layer_prune_limit=*/0.2, {}});
   const SearchResult result = *SearchSubnetwork(net, groups, RandomImportance(groups, 1), {0.9});
   EXPECT_FALSE(result.reached);
   EXPECT_LT(result.max_reduction, 0.9);

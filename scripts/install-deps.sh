@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything ocs needs to build and test on Debian 12, from Debian's archive only.
 # Idempotent: does nothing when every package is already installed.
-#   scripts/install-deps.sh            build + test dependencies
-#   scripts/install-deps.sh --bench    also Python's torch (the baselines in bench/)
+# python3-torch is Debian's PyTorch on the same LibTorch: tests load exported models with it and
+# the benchmarks measure it side by side with the C++ worker.
 set -euo pipefail
 
 packages=(
@@ -11,9 +11,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libsqlite3-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist python3-torch
 )
-if [[ "${1:-}" == "--bench" ]]; then packages+=(python3-torch); fi
 
 missing=()
 for package in "${packages[@]}"; do

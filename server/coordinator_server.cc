@@ -1,5 +1,7 @@
 #include "server/coordinator_server.h"
 
+#include <chrono>
+
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -30,7 +32,10 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address) {
 }
 
 void CoordinatorServer::Shutdown() {
-  if (server_) server_->Shutdown();
+  // Calls in flight get a moment to finish, then are cancelled: a stuck client must not keep
+  // the coordinator from stopping.
+  constexpr auto kGrace = std::chrono::seconds(2);
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + kGrace);
 }
 
 void CoordinatorServer::Wait() {

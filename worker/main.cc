@@ -1,8 +1,7 @@
 // ocs-worker: runs one rank of a pruning job. main only parses the command line and wires parts.
-#include <iostream>
-
 #include "common/cli_parse.h"
 #include "common/version.h"
+#include "worker/commands/model_command.h"
 #include "worker/train/torch_runtime.h"
 
 int main(int argc, char** argv) {
@@ -11,8 +10,17 @@ int main(int argc, char** argv) {
     return std::string("ocs-worker ") + ocs::common::kVersion + " (api " +
            ocs::common::kApiVersion + "), " + ocs::worker::train::DescribeTorchRuntime();
   });
-  app.require_subcommand(0, 1);
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 success; 2 bad arguments or an invalid job (its errors are printed); 1 "
+      "otherwise.");
+
+  ocs::worker::commands::ModelOptions model;
+  auto [inspect, search] = ocs::worker::commands::AddModelCommands(app, &model);
+
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
-  std::cout << app.help();
-  return 0;
+  ocs::worker::train::ConfigureIntraOpThreads(0);
+  if (inspect->parsed()) return ocs::worker::commands::RunModelInspect(model);
+  if (search->parsed()) return ocs::worker::commands::RunModelSearch(model);
+  return ocs::common::kExitUsage;
 }

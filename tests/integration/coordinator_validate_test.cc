@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
@@ -17,7 +18,10 @@ class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     address_ = absl::StrCat("127.0.0.1:", PickFreePort());
-    log_path_ = ::testing::TempDir() + "/coordinator.log";
+    // Tests run in parallel processes that share TempDir(): one log file each.
+    log_path_ = absl::StrCat(::testing::TempDir(), "/coordinator-",
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
+                             getpid(), ".log");
     coordinator_ = std::make_unique<Subprocess>(
         std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_}, log_path_);
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());

@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/job_spec.h"
+#include "common/suggest.h"
 
 namespace ocs::worker::engine {
 namespace {
@@ -181,7 +184,13 @@ const std::map<std::string, Builder>& Builders() {
 absl::StatusOr<Network> BuildModel(absl::string_view arch, int num_classes, Shape input) {
   const auto it = Builders().find(std::string(arch));
   if (it == Builders().end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown architecture \"", arch, "\""));
+    std::vector<std::string> names;
+    for (const auto& [name, builder] : Builders()) names.push_back(name);
+    const auto guess = common::ClosestMatch(arch, names);
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown architecture \"", arch, "\"",
+                     guess ? absl::StrCat(" (did you mean \"", *guess, "\"?)") : "",
+                     "; one of: ", absl::StrJoin(common::KnownArchitectures(), ", ")));
   }
   NetworkBuilder builder(input);
   it->second(builder, num_classes);

@@ -4,6 +4,7 @@
 # protobuf symbols (see DESIGN.md, "Engineering rules").
 
 find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(absl CONFIG REQUIRED)

@@ -2,6 +2,7 @@
 #include "common/cli_parse.h"
 #include "common/version.h"
 #include "worker/commands/model_command.h"
+#include "worker/commands/run_command.h"
 #include "worker/train/torch_runtime.h"
 
 int main(int argc, char** argv) {
@@ -17,8 +18,13 @@ int main(int argc, char** argv) {
 
   ocs::worker::commands::ModelOptions model;
   auto [inspect, search] = ocs::worker::commands::AddModelCommands(app, &model);
+  ocs::worker::commands::RunOptions run;
+  auto [run_command, launch_command] = ocs::worker::commands::AddRunCommands(app, &run);
 
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (run_command->parsed()) return ocs::worker::commands::RunStandalone(run);
+  if (launch_command->parsed())
+    return ocs::worker::commands::LaunchLocalRanks(run, "/proc/self/exe");
   ocs::worker::train::ConfigureIntraOpThreads(0);
   if (inspect->parsed()) return ocs::worker::commands::RunModelInspect(model);
   if (search->parsed()) return ocs::worker::commands::RunModelSearch(model);

@@ -140,6 +140,19 @@ absl::Status TraceLayer(const Network& network, int i, SpaceGraph* graph) {
 
 }  // namespace
 
+std::vector<int64_t> KeptEntries(const std::vector<DimSegment>& segments,
+                                 const common::Mask& mask) {
+  std::vector<int64_t> entries;
+  for (const DimSegment& segment : segments) {
+    for (int c : mask.groups[segment.group].kept) {
+      for (int b = 0; b < segment.block; ++b) {
+        entries.push_back(segment.offset + static_cast<int64_t>(c) * segment.block + b);
+      }
+    }
+  }
+  return entries;
+}
+
 int MinKeptChannels(int channels, double layer_prune_limit) {
   const double prunable = channels * layer_prune_limit * (1.0 - std::exp(-channels));
   return channels - static_cast<int>(std::floor(prunable));

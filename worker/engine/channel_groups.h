@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/mask.h"
 #include "worker/engine/network.h"
 
 namespace ocs::worker::engine {
@@ -83,6 +84,10 @@ class ChannelGroups {
   std::vector<LayerChannels> layers_;
   std::vector<std::vector<int>> layers_of_group_;
 };
+
+// The entries of a layer dimension that a mask keeps: for each segment, the kept channels of its
+// group, each widened to its block of entries, in order.
+std::vector<int64_t> KeptEntries(const std::vector<DimSegment>& segments, const common::Mask& mask);
 
 // C − ⌊C · limit · (1 − e^(−C))⌋: the fewest channels a group of C may keep.
 int MinKeptChannels(int channels, double layer_prune_limit);

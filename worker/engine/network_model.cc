@@ -11,7 +11,7 @@ namespace ocs::worker::engine {
 namespace {
 
 at::Tensor RunLayer(const Layer& layer, const LayerTensors& t, const std::vector<at::Tensor>& in,
-                    bool training) {
+                    bool training, double batch_norm_momentum) {
   const at::Tensor& x = in[0];
   const int64_t k = layer.kernel, s = layer.stride, p = layer.padding;
   switch (layer.kind) {
@@ -21,7 +21,7 @@ at::Tensor RunLayer(const Layer& layer, const LayerTensors& t, const std::vector
       return at::conv2d(x, t.weight, t.bias, {s, s}, {p, p}, {1, 1}, layer.groups);
     case LayerKind::kBatchNorm:
       return at::batch_norm(x, t.weight, t.bias, t.running_mean, t.running_var, training,
-                            NetworkModel::kBatchNormMomentum, NetworkModel::kBatchNormEps,
+                            batch_norm_momentum, NetworkModel::kBatchNormEps,
                             /*cudnn_enabled=*/true);
     case LayerKind::kRelu:
       return at::relu(x);
@@ -103,6 +103,10 @@ torch::nn::Module& NetworkModel::ModuleAt(const std::string& path) {
 }
 
 at::Tensor NetworkModel::forward(const at::Tensor& input) {
+  return ForwardObserved(input, nullptr);
+}
+
+at::Tensor NetworkModel::ForwardObserved(const at::Tensor& input, const LayerObserver& observe) {
   std::vector<at::Tensor> outputs(network_.size());
   outputs[0] = input;
   std::vector<at::Tensor> operands;
@@ -110,7 +114,8 @@ at::Tensor NetworkModel::forward(const at::Tensor& input) {
     const Layer& layer = network_.layer(i);
     operands.clear();
     for (int j : layer.inputs) operands.push_back(outputs[j]);
-    outputs[i] = RunLayer(layer, tensors_[i], operands, is_training());
+    if (observe) observe(i, operands[0]);
+    outputs[i] = RunLayer(layer, tensors_[i], operands, is_training(), batch_norm_momentum_);
   }
   return outputs.back();
 }

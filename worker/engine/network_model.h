@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <ATen/Tensor.h>
@@ -29,6 +30,13 @@ class NetworkModel : public torch::nn::Module {
   NetworkModel(Network network, uint64_t seed);
 
   at::Tensor forward(const at::Tensor& input);
+  // forward() that also shows `observe` each layer's first input (layer index, tensor).
+  using LayerObserver = std::function<void(int layer, const at::Tensor& input)>;
+  at::Tensor ForwardObserved(const at::Tensor& input, const LayerObserver& observe);
+
+  // The BatchNorm running-statistics momentum (PyTorch's 0.1). Re-estimating statistics after
+  // the prune sets 1/(k+1) for the k-th batch: a cumulative average.
+  void set_batch_norm_momentum(double momentum) { batch_norm_momentum_ = momentum; }
 
   const Network& network() const { return network_; }
   const LayerTensors& tensors(int layer) const { return tensors_[layer]; }
@@ -44,6 +52,7 @@ class NetworkModel : public torch::nn::Module {
 
   Network network_;
   std::vector<LayerTensors> tensors_;
+  double batch_norm_momentum_ = kBatchNormMomentum;
 };
 
 }  // namespace ocs::worker::engine

@@ -10,18 +10,8 @@
 namespace ocs::worker::engine {
 namespace {
 
-// The entries of a tensor dimension that survive: for each segment, the kept channels of its
-// group, each widened to its block of entries.
-at::Tensor KeptEntries(const std::vector<DimSegment>& segments, const common::Mask& mask) {
-  std::vector<int64_t> entries;
-  for (const DimSegment& segment : segments) {
-    for (int c : mask.groups[segment.group].kept) {
-      for (int b = 0; b < segment.block; ++b) {
-        entries.push_back(segment.offset + static_cast<int64_t>(c) * segment.block + b);
-      }
-    }
-  }
-  return at::tensor(entries, at::kLong);
+at::Tensor KeptEntryTensor(const std::vector<DimSegment>& segments, const common::Mask& mask) {
+  return at::tensor(KeptEntries(segments, mask), at::kLong);
 }
 
 // Shrinks `tensor` to `out` along dim 0 and `in` along dim 1 (either may be undefined).
@@ -62,8 +52,8 @@ absl::Status PruneModel(NetworkModel& model, const ChannelGroups& groups, const 
     const bool in_changes =
         !channels.in.empty() && groups.InWidth(i, widths) != layer.input_shape.channels;
     if (!out_changes && !in_changes) continue;
-    const at::Tensor out = out_changes ? KeptEntries(channels.out, mask) : at::Tensor();
-    const at::Tensor in = in_changes ? KeptEntries(channels.in, mask) : at::Tensor();
+    const at::Tensor out = out_changes ? KeptEntryTensor(channels.out, mask) : at::Tensor();
+    const at::Tensor in = in_changes ? KeptEntryTensor(channels.in, mask) : at::Tensor();
     LayerTensors& t = model.mutable_tensors(i);
     Shrink(t.weight, out, in, carry);
     Shrink(t.bias, out, at::Tensor(), carry);

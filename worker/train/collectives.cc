@@ -1,0 +1,156 @@
+#include "worker/train/collectives.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef OCS_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ocs::worker::train {
+namespace {
+
+class SingleProcessCollectives final : public Collectives {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  void AllReduceSum(std::vector<at::Tensor>&) override {}
+  void Broadcast(std::vector<at::Tensor>&, int) override {}
+  void Barrier() override {}
+};
+
+class ProcessGroupCollectives final : public Collectives {
+ public:
+  ProcessGroupCollectives(c10::intrusive_ptr<c10d::Store> store,
+                          c10::intrusive_ptr<c10d::ProcessGroup> group)
+      : store_(std::move(store)), group_(std::move(group)) {}
+
+  int rank() const override { return group_->getRank(); }
+  int world_size() const override { return group_->getSize(); }
+  void AllReduceSum(std::vector<at::Tensor>& tensors) override {
+    // One flat tensor: c10d's allreduce takes one tensor per device.
+    if (tensors.empty()) return;
+    std::vector<at::Tensor> flat = {FlattenAll(tensors)};
+    group_->allreduce(flat)->wait();
+    Unflatten(flat[0], tensors);
+  }
+  void Broadcast(std::vector<at::Tensor>& tensors, int root) override {
+    if (tensors.empty()) return;
+    std::vector<at::Tensor> flat = {FlattenAll(tensors)};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    group_->broadcast(flat, options)->wait();
+    Unflatten(flat[0], tensors);
+  }
+  void Barrier() override { group_->barrier()->wait(); }
+
+ private:
+  static at::Tensor FlattenAll(const std::vector<at::Tensor>& tensors) {
+    std::vector<at::Tensor> views;
+    for (const at::Tensor& t : tensors) views.push_back(t.reshape({-1}));
+    return at::cat(views);
+  }
+  static void Unflatten(const at::Tensor& flat, std::vector<at::Tensor>& tensors) {
+    int64_t offset = 0;
+    for (at::Tensor& t : tensors) {
+      t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+};
+
+}  // namespace
+
+std::unique_ptr<Collectives> SingleProcess() {
+  return std::make_unique<SingleProcessCollectives>();
+}
+
+absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& r) {
+  if (r.world_size == 1) return SingleProcess();
+  const std::vector<std::string> parts = absl::StrSplit(r.master, absl::MaxSplits(':', 1));
+  int port = 0;
+  if (parts.size() != 2 || parts[0].empty() || !absl::SimpleAtoi(parts[1], &port) || port < 1 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rendezvous address \"", r.master, "\" is not host:port"));
+  }
+  if (r.rank < 0 || r.rank >= r.world_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", r.rank, " is not in [0, ", r.world_size, ")"));
+  }
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<uint16_t>(port);
+    options.isServer = r.rank == 0;
+    options.numWorkers = r.world_size;
+    options.waitWorkers = true;
+    options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(r.timeout);
+    auto store = c10::make_intrusive<c10d::TCPStore>(parts[0], options);
+    c10::intrusive_ptr<c10d::ProcessGroup> group;
+    if (r.device == common::Device::kCuda) {
+#ifdef OCS_CUDA
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, r.rank, r.world_size, nccl);
+#else
+      return absl::FailedPreconditionError("this worker was built without CUDA (OCS_CUDA=OFF)");
+#endif
+    } else {
+      auto gloo = c10d::ProcessGroupGloo::Options::create();
+      gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(parts[0]));
+      gloo->timeout = options.timeout;
+      group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r.rank, r.world_size, gloo);
+    }
+    return std::make_unique<ProcessGroupCollectives>(store, group);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rendezvous at ", r.master, " as rank ", r.rank,
+                                               " of ", r.world_size, " failed: ", e.what()));
+  }
+}
+
+GradientAverager::GradientAverager(Collectives& collectives, size_t bucket_bytes)
+    : collectives_(collectives), bucket_bytes_(bucket_bytes) {}
+
+void GradientAverager::Plan(const std::vector<at::Tensor>& parameters) {
+  shapes_.clear();
+  buckets_.assign(1, {});
+  size_t bytes = 0;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    shapes_.push_back(parameters[i].sizes().vec());
+    const size_t size = parameters[i].numel() * parameters[i].element_size();
+    if (bytes > 0 && bytes + size > bucket_bytes_) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    buckets_.back().push_back(i);
+    bytes += size;
+  }
+}
+
+void GradientAverager::Average(const std::vector<at::Tensor>& parameters) {
+  if (collectives_.world_size() == 1) return;
+  bool same = shapes_.size() == parameters.size();
+  for (size_t i = 0; same && i < parameters.size(); ++i) {
+    same = parameters[i].sizes() == at::IntArrayRef(shapes_[i]);
+  }
+  if (!same) Plan(parameters);
+  const double scale = 1.0 / collectives_.world_size();
+  for (const std::vector<size_t>& bucket : buckets_) {
+    std::vector<at::Tensor> grads;
+    for (size_t i : bucket) {
+      at::Tensor& grad = const_cast<at::Tensor&>(parameters[i]).mutable_grad();
+      if (!grad.defined()) grad = at::zeros_like(parameters[i]);
+      grads.push_back(grad);
+    }
+    collectives_.AllReduceSum(grads);
+    for (at::Tensor& grad : grads) grad.mul_(scale);
+  }
+}
+
+}  // namespace ocs::worker::train

@@ -1,0 +1,443 @@
+#include "worker/train/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/optim/sgd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/lr_schedule.h"
+#include "worker/engine/compensation.h"
+#include "worker/engine/export.h"
+#include "worker/engine/flops.h"
+#include "worker/engine/flops_target_search.h"
+#include "worker/engine/group_saliency.h"
+#include "worker/engine/model_zoo.h"
+#include "worker/engine/regularization.h"
+#include "worker/engine/surgery.h"
+#include "worker/train/batches.h"
+#include "worker/train/progress.h"
+#include "worker/train/trainer_state.h"
+
+namespace ocs::worker::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Batches used right after the prune: to measure the removed channels' mean contribution, and to
+// re-estimate BatchNorm statistics.
+constexpr int kCompensationBatches = 8;
+constexpr int kReestimationBatches = 50;
+
+// bf16 autocast around the forward pass when the job asks for it.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, c10::Device device) : enabled_(enabled), cuda_(device.is_cuda()) {
+    if (!enabled_) return;
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    cuda_ ? at::autocast::set_enabled(false) : at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_, cuda_;
+};
+
+}  // namespace
+
+Trainer::Trainer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Trainer::~Trainer() = default;
+
+void Trainer::OnEpoch(std::function<void(const EpochRecord&)> callback) {
+  state_->on_epoch = std::move(callback);
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
+                                                         Collectives& collectives,
+                                                         DecisionSource* decisions) {
+  auto state = std::make_unique<State>(std::move(options), collectives);
+  if (absl::Status status = state->Initialize(decisions); !status.ok()) return status;
+  return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
+}
+
+absl::StatusOr<RunSummary> Trainer::Run() { return state_->Run(); }
+
+const engine::NetworkModel& Trainer::model() const { return *state_->model; }
+
+// ---------------------------------------------------------------------------------------------
+// State: everything one rank's run holds.
+
+Trainer::State::State(TrainerOptions options_in, Collectives& collectives_in)
+    : options(std::move(options_in)), collectives(collectives_in), averager(collectives_in) {}
+
+Trainer::State::~State() = default;
+
+absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
+  const common::JobSpec& spec = options.spec;
+  if (spec.resources.device == common::Device::kCuda) {
+    if (!torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(
+          "spec.resources.device is cuda but this worker sees no CUDA device (set it to cpu)");
+    }
+    device = c10::Device(c10::kCUDA, 0);
+  }
+  const int world = collectives.world_size();
+  local_batch = spec.training.batch_size / world;
+  auto loaded = LoadDataset(spec.data, spec.model);
+  if (!loaded.ok()) return loaded.status();
+  data = *std::move(loaded);
+  normalization = {data.mean, data.std};
+  steps_per_epoch = data.train.size() / world / local_batch;
+  if (steps_per_epoch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.training.batchSize ", spec.training.batch_size, " is larger than the ",
+                     data.train.size(), " training examples split over ", world, " ranks"));
+  }
+  total_iterations = int64_t{spec.training.epochs} * steps_per_epoch;
+
+  const auto& s = spec.model.input_shape;
+  auto network = engine::BuildModel(spec.model.arch, spec.model.num_classes, {s[0], s[1], s[2]});
+  if (!network.ok()) return network.status();
+  dense = *std::move(network);
+  auto derived = engine::ChannelGroups::Derive(
+      dense, {spec.pruning.layer_prune_limit, spec.pruning.ignored_layers});
+  if (!derived.ok()) return derived.status();
+  groups = std::make_unique<engine::ChannelGroups>(*std::move(derived));
+  model = std::make_shared<engine::NetworkModel>(dense, spec.training.seed);
+
+  decider = std::make_unique<common::PruneDecider>(spec.stability, spec.regularization);
+  if (external_decisions) {
+    decisions = external_decisions;
+  } else {
+    standalone = std::make_unique<StandaloneDecisionSource>(*decider);
+    decisions = standalone.get();
+  }
+  const engine::ModelCost cost = engine::NetworkCost(dense);
+  summary.dense_flops = cost.flops;
+  summary.dense_params = cost.params;
+  if (options.resume) {
+    if (absl::Status status = Resume(); !status.ok()) return status;
+  }
+  model->to(device);
+  MakeOptimizer();
+  if (options.resume) RestoreMomentum();
+  BroadcastModel();  // every rank starts from rank 0's weights
+  return absl::OkStatus();
+}
+
+void Trainer::State::MakeOptimizer() {
+  const common::OptimizerSpec& o = options.spec.training.optimizer;
+  optimizer =
+      std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(o.lr)
+                                                                   .momentum(o.momentum)
+                                                                   .nesterov(o.nesterov)
+                                                                   .weight_decay(o.weight_decay));
+}
+
+std::vector<at::Tensor> Trainer::State::ModelTensors() const {
+  std::vector<at::Tensor> tensors = model->parameters();
+  for (const at::Tensor& buffer : model->buffers()) tensors.push_back(buffer);
+  return tensors;
+}
+
+void Trainer::State::BroadcastModel() {
+  if (collectives.world_size() == 1) return;
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors = ModelTensors();
+  collectives.Broadcast(tensors, 0);
+}
+
+void Trainer::State::AverageBatchNormStatistics() {
+  if (collectives.world_size() == 1) return;
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> buffers = model->buffers();
+  collectives.AllReduceSum(buffers);
+  for (at::Tensor& buffer : buffers) buffer.div_(collectives.world_size());
+}
+
+// Sums the three totals over ranks.
+Totals Trainer::State::AllRanks(Totals totals) {
+  if (collectives.world_size() == 1) return totals;
+  std::vector<at::Tensor> t = {
+      at::tensor({totals.loss, totals.correct, totals.count}, at::kDouble)};
+  collectives.AllReduceSum(t);
+  return {t[0][0].item<double>(), t[0][1].item<double>(), t[0][2].item<double>()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
+
+absl::StatusOr<RunSummary> Trainer::State::Run() {
+  const auto start = Clock::now();
+  const int epochs = options.spec.training.epochs;
+  for (int epoch = next_epoch; epoch < epochs; ++epoch) {
+    EpochRecord record;
+    record.epoch = epoch;
+    if (absl::Status status = Boundary(epoch, &record); !status.ok()) return status;
+    TrainEpoch(epoch, &record);
+    AverageBatchNormStatistics();
+    const auto eval_start = Clock::now();
+    const Totals test = Evaluate();
+    record.timings.eval_s = Since(eval_start);
+    record.test_loss = test.loss / test.count;
+    record.test_accuracy = test.correct / test.count;
+    const engine::ModelCost cost = engine::NetworkCost(model->network());
+    record.flops = cost.flops;
+    record.params = cost.params;
+    summary.epochs.push_back(record);
+    next_epoch = epoch + 1;
+    Report(record, Since(start));
+    const int every = options.spec.checkpoint.every_epochs;
+    const bool stop_here = epoch == options.stop_after_epoch;
+    if ((every > 0 && next_epoch % every == 0) || stop_here) {
+      if (absl::Status status = SaveCheckpoint(); !status.ok()) return status;
+    }
+    if (stop_here) {
+      summary.wall_seconds = Since(start);
+      return summary;
+    }
+  }
+  summary.finished = true;
+  summary.final_accuracy = summary.epochs.empty() ? 0 : summary.epochs.back().test_accuracy;
+  const engine::ModelCost final_cost = engine::NetworkCost(model->network());
+  summary.final_flops = final_cost.flops;
+  summary.final_params = final_cost.params;
+  summary.wall_seconds = Since(start);
+  if (collectives.rank() == 0) {
+    if (absl::Status status = Export(); !status.ok()) return status;
+  }
+  return summary;
+}
+
+void Trainer::State::Report(const EpochRecord& record, double elapsed) {
+  if (on_epoch) on_epoch(record);
+  if (collectives.rank() != 0 || options.quiet) return;
+  const int done = static_cast<int>(summary.epochs.size());
+  const int left = options.spec.training.epochs - record.epoch - 1;
+  std::printf("%s\n", FormatEpochLine(record, options.spec.training.epochs,
+                                      done > 0 ? elapsed / done * left : 0)
+                          .c_str());
+  std::fflush(stdout);
+}
+
+absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
+  BoundaryReport report;
+  report.epoch = epoch;
+  if (!summary.epochs.empty()) {
+    const EpochRecord& last = summary.epochs.back();
+    report.train_loss = last.train_loss, report.train_accuracy = last.train_accuracy;
+    report.test_loss = last.test_loss, report.test_accuracy = last.test_accuracy;
+  }
+  report.flops = engine::NetworkCost(model->network()).flops;
+  if (decisions->WantsMask(epoch)) {
+    const auto start = Clock::now();
+    auto mask = ComputeMask();
+    if (!mask.ok()) return mask.status();
+    report.mask = *std::move(mask);
+    record->timings.mask_s = Since(start);
+  }
+  auto verdict = decisions->Decide(report);
+  if (!verdict.ok()) return verdict.status();
+  record->phase = verdict->phase;
+  if (verdict->point) record->j = verdict->point->j, record->j_bar = verdict->point->j_bar;
+  regularizer.reset();
+  lambda = 0;
+  if (verdict->kind == common::Verdict::Kind::kPrune) return Prune(epoch, *verdict->mask);
+  if (verdict->lambda > 0 && verdict->mask) {
+    lambda = verdict->lambda;
+    regularizer = std::make_unique<engine::ChannelRegularizer>(*model, *groups, *verdict->mask);
+  }
+  record->lambda = lambda;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<common::Mask> Trainer::State::ComputeMask() {
+  // Rank 0 computes M_t; the others take its bytes, so every rank decides on the same mask.
+  std::string encoded;
+  if (collectives.rank() == 0) {
+    const auto importance =
+        engine::GroupSaliency(*model, *groups, options.spec.pruning.cost_weighting);
+    auto result = engine::SearchSubnetwork(
+        model->network(), *groups, importance,
+        {options.spec.pruning.target_flops_reduction, options.spec.pruning.round_to});
+    if (!result.ok()) return result.status();
+    if (!result->reached && !warned_unreachable) {
+      spdlog::warn("{}", result->note);
+      warned_unreachable = true;
+    }
+    encoded = common::EncodeMask(result->mask);
+  }
+  if (collectives.world_size() > 1) {
+    std::vector<at::Tensor> length = {
+        at::tensor({static_cast<int64_t>(encoded.size())}, at::kLong)};
+    collectives.Broadcast(length, 0);
+    at::Tensor bytes = at::zeros({length[0].item<int64_t>()}, at::kByte);
+    if (collectives.rank() == 0) std::memcpy(bytes.data_ptr(), encoded.data(), encoded.size());
+    std::vector<at::Tensor> payload = {bytes};
+    collectives.Broadcast(payload, 0);
+    encoded.assign(reinterpret_cast<const char*>(payload[0].data_ptr()), payload[0].numel());
+  }
+  return common::DecodeMask(encoded);
+}
+
+void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
+  const common::TrainingSpec& training = options.spec.training;
+  model->train();
+  EpochBatches batches(data.train, local_batch, collectives.rank(), collectives.world_size(),
+                       training.seed, epoch, /*shuffle=*/true);
+  at::Generator augment = at::detail::createCPUGenerator(
+      training.seed * 7919 + static_cast<uint64_t>(epoch) * 104729 + collectives.rank());
+  const bool group_lasso =
+      options.spec.regularization.mode == common::RegularizationMode::kGroupLasso;
+  ProgressBar bar(options.progress_bar && collectives.rank() == 0);
+  Totals totals;
+  const auto epoch_start = Clock::now();
+  for (int64_t i = 0; i < batches.size(); ++i) {
+    auto t = Clock::now();
+    auto [images, labels] = batches.Batch(i);
+    const at::Tensor x =
+        Preprocess(images, normalization, options.spec.data.augment, augment, device);
+    const at::Tensor y = labels.to(device);
+    record->timings.data_s += Since(t);
+
+    t = Clock::now();
+    record->lr =
+        common::LearningRate(training.optimizer, training.schedule, iteration, total_iterations);
+    for (auto& group : optimizer->param_groups()) {
+      static_cast<torch::optim::SGDOptions&>(group.options()).lr(record->lr);
+    }
+    optimizer->zero_grad();
+    at::Tensor logits;
+    {
+      AutocastScope autocast(training.precision == common::Precision::kBf16, device);
+      logits = model->forward(x);
+    }
+    const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
+    loss.backward();
+    if (regularizer && group_lasso) regularizer->AddGroupLassoGradient(lambda);
+    record->timings.compute_s += Since(t);
+
+    t = Clock::now();
+    averager.Average(model->parameters());
+    record->timings.allreduce_s += Since(t);
+
+    t = Clock::now();
+    optimizer->step();
+    if (regularizer && !group_lasso) regularizer->ShrinkDecoupled(lambda, record->lr);
+    totals.loss += loss.item<double>() * y.size(0);
+    totals.correct += logits.argmax(1).eq(y).sum().item<double>();
+    totals.count += y.size(0);
+    record->timings.compute_s += Since(t);
+    ++iteration;
+    bar.Update(i + 1, batches.size());
+  }
+  bar.Clear();
+  const double seconds = Since(epoch_start);
+  totals = AllRanks(totals);
+  record->train_loss = totals.loss / totals.count;
+  record->train_accuracy = totals.correct / totals.count;
+  record->images_per_second = totals.count / seconds;
+}
+
+Totals Trainer::State::Evaluate() {
+  const bool was_training = model->is_training();
+  model->eval();
+  at::NoGradGuard no_grad;
+  EpochBatches batches(data.test, 2 * local_batch, collectives.rank(), collectives.world_size(), 0,
+                       0, /*shuffle=*/false);
+  at::Generator unused = at::detail::createCPUGenerator(0);
+  Totals totals;
+  for (int64_t i = 0; i < batches.size(); ++i) {
+    auto [images, labels] = batches.Batch(i);
+    const at::Tensor x = Preprocess(images, normalization, false, unused, device);
+    const at::Tensor y = labels.to(device);
+    at::Tensor logits;
+    {
+      AutocastScope autocast(options.spec.training.precision == common::Precision::kBf16, device);
+      logits = model->forward(x);
+    }
+    logits = logits.to(at::kFloat);
+    totals.loss += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    totals.correct += logits.argmax(1).eq(y).sum().item<double>();
+    totals.count += y.size(0);
+  }
+  model->train(was_training);
+  return AllRanks(totals);
+}
+
+absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
+  const Totals before = Evaluate();
+  summary.accuracy_before_prune = before.correct / before.count;
+  // Training batches without augmentation for the fold, with it for the statistics.
+  EpochBatches batches(data.train, local_batch, collectives.rank(), collectives.world_size(),
+                       options.spec.training.seed, epoch, /*shuffle=*/true);
+  at::Generator generator = at::detail::createCPUGenerator(options.spec.training.seed + epoch);
+  auto batch = [&](int k, bool augment) {
+    return Preprocess(batches.Batch(k % batches.size()).first, normalization, augment, generator,
+                      device);
+  };
+  const engine::Compensation compensation = engine::MeasureCompensation(
+      *model, *groups, mask, kCompensationBatches, [&](int k) { return batch(k, false); });
+  if (absl::Status status =
+          engine::PruneModel(*model, *groups, mask, engine::CarryOptimizerState(*optimizer));
+      !status.ok()) {
+    return status;
+  }
+  const int compensated = engine::ApplyCompensation(*model, compensation);
+  engine::ReestimateBatchNorm(*model, kReestimationBatches,
+                              [&](int k) { return batch(k, options.spec.data.augment); });
+  AverageBatchNormStatistics();
+  BroadcastModel();  // the fold used each rank's own batches: rank 0's result wins
+  const Totals after = Evaluate();
+  summary.accuracy_after_prune = after.correct / after.count;
+  summary.prune_epoch = epoch;
+  prune_mask = mask;
+  const engine::ModelCost cost = engine::NetworkCost(model->network());
+  if (collectives.rank() == 0) {
+    spdlog::info(
+        "pruned before epoch {}/{} (index {}) to {:.3f} M FLOPs ({:.2f}% fewer), {} consumers "
+        "compensated; test accuracy {:.2f}% before the prune, {:.2f}% right after",
+        epoch + 1, options.spec.training.epochs, epoch, cost.flops / 1e6,
+        100.0 * (1.0 - double(cost.flops) / summary.dense_flops), compensated,
+        100 * *summary.accuracy_before_prune, 100 * *summary.accuracy_after_prune);
+  }
+  return SaveCheckpoint();
+}
+
+absl::Status Trainer::State::Export() {
+  const std::string model_path = options.output_dir + "/model.pt";
+  if (absl::Status status = engine::ExportTorchScript(*model, model_path); !status.ok()) {
+    return status;
+  }
+  const common::Mask mask = prune_mask ? *prune_mask : common::DenseMask(groups->sizes());
+  const std::string report =
+      ReportJson(engine::PruneReportJson(dense, model->network(), *groups, mask));
+  std::FILE* file = std::fopen((options.output_dir + "/report.json").c_str(), "w");
+  if (!file)
+    return absl::UnavailableError(
+        absl::StrCat("cannot write ", options.output_dir, "/report.json"));
+  std::fputs(report.c_str(), file);
+  std::fclose(file);
+  spdlog::info("exported {} and {}/report.json", model_path, options.output_dir);
+  return absl::OkStatus();
+}
+
+}  // namespace ocs::worker::train

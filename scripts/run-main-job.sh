@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: installs, builds, and runs the demo pruning job on real Fashion-MNIST
-# (examples/resnet20-fashion-mnist.yaml).
+# (examples/resnet20-fashion-mnist.yaml): a ResNet-20 trained from scratch by two local ranks
+# over Gloo, pruned to half its FLOPs at the epoch its sub-network stops changing, fine-tuned,
+# and exported to runs/resnet20-fashion-mnist/{model.pt,report.json}. About 11 minutes on 2 cores.
 #
-# Today (foundation) that means: validate the job spec and show it with every default resolved,
-# then report the worker's LibTorch runtime. Training, the coordinator and workers join as the
-# pruning engine, trainer and control plane land.
+# Standalone mode: the worker applies the stability rule itself. The coordinator and its workers
+# take over the decision once the control plane lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -12,5 +13,4 @@ build_dir=${OCS_BUILD_DIR:-build}
 job=${1:-examples/resnet20-fashion-mnist.yaml}
 
 "$build_dir"/client/ocsctl validate "$job"
-"$build_dir"/client/ocsctl validate -o yaml "$job"
-"$build_dir"/worker/ocs-worker --version
+"$build_dir"/worker/ocs-worker launch "$job" --nproc 2

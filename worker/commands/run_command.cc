@@ -83,6 +83,8 @@ std::pair<CLI::App*, CLI::App*> AddRunCommands(CLI::App& app, RunOptions* option
     command->add_flag("--resume", options->resume, "Continue from the newest checkpoint");
     command->add_option("--stop-after-epoch", options->stop_after_epoch,
                         "Stop (with a checkpoint) after this epoch, as an interruption would");
+    command->add_flag("--no-prune", options->no_prune,
+                      "Train the unpruned baseline: same schedule, no masks, no prune");
   };
   CLI::App* run = app.add_subcommand("run", "Train one rank of a standalone pruning job");
   add_common(run);
@@ -131,6 +133,7 @@ int RunStandalone(const RunOptions& options) {
   trainer_options.output_dir = output;
   trainer_options.resume = options.resume;
   trainer_options.stop_after_epoch = options.stop_after_epoch;
+  trainer_options.dense_only = options.no_prune;
   trainer_options.quiet = options.quiet || options.rank != 0;
   trainer_options.progress_bar = options.rank == 0 && isatty(STDERR_FILENO);
   auto trainer = train::Trainer::Create(trainer_options, **collectives);
@@ -170,6 +173,7 @@ int LaunchLocalRanks(const RunOptions& options, const std::string& self) {
                                      std::to_string(std::max(1, cores / options.nproc))};
     if (!options.output.empty()) args.insert(args.end(), {"--output", options.output});
     if (options.resume) args.push_back("--resume");
+    if (options.no_prune) args.push_back("--no-prune");
     if (options.stop_after_epoch >= 0) {
       args.insert(args.end(), {"--stop-after-epoch", std::to_string(options.stop_after_epoch)});
     }

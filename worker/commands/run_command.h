@@ -20,7 +20,8 @@ struct RunOptions {
   int threads = 0;  // intra-op threads; 0: all cores (divided among local ranks by launch)
   int stop_after_epoch = -1;
   bool quiet = false;
-  int nproc = 2;  // launch only
+  bool no_prune = false;  // the unpruned baseline of the same job
+  int nproc = 2;          // launch only
 };
 
 std::pair<CLI::App*, CLI::App*> AddRunCommands(CLI::App& app, RunOptions* options);

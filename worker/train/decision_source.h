@@ -40,4 +40,15 @@ class StandaloneDecisionSource final : public DecisionSource {
   common::PruneDecider& decider_;
 };
 
+// The baseline run: the same training with no mask, no regularization and no prune.
+class DenseOnlyDecisionSource final : public DecisionSource {
+ public:
+  bool WantsMask(int) const override { return false; }
+  absl::StatusOr<common::Verdict> Decide(const BoundaryReport& report) override {
+    common::Verdict verdict;
+    verdict.epoch = report.epoch;
+    return verdict;
+  }
+};
+
 }  // namespace ocs::worker::train

@@ -124,12 +124,12 @@ absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
   model = std::make_shared<engine::NetworkModel>(dense, spec.training.seed);
 
   decider = std::make_unique<common::PruneDecider>(spec.stability, spec.regularization);
-  if (external_decisions) {
-    decisions = external_decisions;
-  } else {
-    standalone = std::make_unique<StandaloneDecisionSource>(*decider);
-    decisions = standalone.get();
+  if (options.dense_only) {
+    own_decisions = std::make_unique<DenseOnlyDecisionSource>();
+  } else if (!external_decisions) {
+    own_decisions = std::make_unique<StandaloneDecisionSource>(*decider);
   }
+  decisions = own_decisions ? own_decisions.get() : external_decisions;
   const engine::ModelCost cost = engine::NetworkCost(dense);
   summary.dense_flops = cost.flops;
   summary.dense_params = cost.params;

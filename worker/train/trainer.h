@@ -29,6 +29,7 @@ struct TrainerOptions {
   int stop_after_epoch = -1;  // >= 0: return after that epoch (tests of interruption)
   bool progress_bar = false;  // redraw a bar within the epoch (a terminal is attached)
   bool quiet = false;         // no per-epoch lines
+  bool dense_only = false;    // the unpruned baseline: same schedule, no masks, no prune
 };
 
 struct EpochTimings {

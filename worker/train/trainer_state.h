@@ -74,7 +74,7 @@ struct Trainer::State {
   double lambda = 0;
 
   std::unique_ptr<common::PruneDecider> decider;
-  std::unique_ptr<StandaloneDecisionSource> standalone;
+  std::unique_ptr<DecisionSource> own_decisions;  // standalone or dense-only
   DecisionSource* decisions = nullptr;
   std::optional<common::Mask> prune_mask;
   bool warned_unreachable = false;

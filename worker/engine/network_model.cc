@@ -88,6 +88,16 @@ NetworkModel::NetworkModel(Network network, uint64_t seed)
   }
 }
 
+void NetworkModel::UseChannelsLast() {
+  at::NoGradGuard no_grad;
+  for (int i = 0; i < network_.size(); ++i) {
+    at::Tensor& weight = tensors_[i].weight;
+    if (network_.layer(i).kind == LayerKind::kConv) {
+      weight.set_data(weight.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+}
+
 torch::nn::Module& NetworkModel::ModuleAt(const std::string& path) {
   torch::nn::Module* module = this;
   for (absl::string_view part : absl::StrSplit(path, '.')) {

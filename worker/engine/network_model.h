@@ -41,6 +41,10 @@ class NetworkModel : public torch::nn::Module {
   const Network& network() const { return network_; }
   const LayerTensors& tensors(int layer) const { return tensors_[layer]; }
   LayerTensors& mutable_tensors(int layer) { return tensors_[layer]; }
+  // Stores conv weights channels-last (NHWC), the layout GPU convolution kernels prefer; surgery
+  // leaves plain contiguous tensors, so call it again after a prune.
+  void UseChannelsLast();
+
   // Installs the resized architecture after the tensors were pruned to it.
   void ReplaceNetwork(Network network) { network_ = std::move(network); }
 

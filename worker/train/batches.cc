@@ -63,7 +63,9 @@ at::Tensor Preprocess(const at::Tensor& images, const Normalization& normalizati
   const int64_t channels = static_cast<int64_t>(normalization.mean.size());
   const at::Tensor mean = at::tensor(normalization.mean, options).view({1, channels, 1, 1});
   const at::Tensor std = at::tensor(normalization.std, options).view({1, channels, 1, 1});
-  return (x - mean) / std;
+  x = (x - mean) / std;
+  // GPU convolutions run fastest on NHWC activations, matching the channels-last weights.
+  return device.is_cuda() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
 
 }  // namespace ocs::worker::train

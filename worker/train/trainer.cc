@@ -137,6 +137,7 @@ absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
     if (absl::Status status = Resume(); !status.ok()) return status;
   }
   model->to(device);
+  if (device.is_cuda()) model->UseChannelsLast();
   MakeOptimizer();
   if (options.resume) RestoreMomentum();
   BroadcastModel();  // every rank starts from rank 0's weights
@@ -402,6 +403,7 @@ absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
     return status;
   }
   const int compensated = engine::ApplyCompensation(*model, compensation);
+  if (device.is_cuda()) model->UseChannelsLast();
   engine::ReestimateBatchNorm(*model, kReestimationBatches,
                               [&](int k) { return batch(k, options.spec.data.augment); });
   AverageBatchNormStatistics();

@@ -182,6 +182,18 @@ TEST(NetworkModelTest, NamesParametersLikePyTorch) {
   EXPECT_NE(model.named_buffers().find("bn1.running_var"), nullptr);
 }
 
+TEST(NetworkModelTest, ChannelsLastComputesTheSame) {
+  NetworkModel model(*BuildModel("mobilenetv2_cifar", 10, {3, 32, 32}), 1);
+  model.eval();
+  const at::Tensor x = at::randn({2, 3, 32, 32});
+  const at::Tensor expected = model.forward(x);
+  model.UseChannelsLast();
+  const int conv = *model.network().FindLayer("features.2.conv.1.0");
+  EXPECT_TRUE(model.tensors(conv).weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::allclose(model.forward(x.contiguous(at::MemoryFormat::ChannelsLast)), expected,
+                           1e-4, 1e-5));
+}
+
 TEST(NetworkModelTest, SameSeedSameWeights) {
   const Network network = *BuildModel("vgg11", 10, {3, 32, 32});
   NetworkModel a(network, 42), b(network, 42), c(network, 43);

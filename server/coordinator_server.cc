@@ -11,7 +11,8 @@
 
 namespace ocs::server {
 
-CoordinatorServer::CoordinatorServer() : job_service_(std::make_unique<JobService>()) {}
+CoordinatorServer::CoordinatorServer(JobManager& jobs)
+    : job_service_(std::make_unique<JobService>(jobs)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 

@@ -12,11 +12,12 @@ class Server;
 
 namespace ocs::server {
 
+class JobManager;
 class JobService;
 
 class CoordinatorServer {
  public:
-  CoordinatorServer();
+  explicit CoordinatorServer(JobManager& jobs);
   ~CoordinatorServer();
 
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.

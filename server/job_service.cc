@@ -1,8 +1,57 @@
 #include "server/job_service.h"
 
 #include "proto/spec_validation.h"
+#include "server/grpc_status.h"
 
 namespace ocs::server {
+namespace {
+
+ocs::v1::JobState ToProto(JobState state) {
+  switch (state) {
+    case JobState::kPending:
+      return ocs::v1::JOB_STATE_PENDING;
+    case JobState::kRunning:
+      return ocs::v1::JOB_STATE_RUNNING;
+    case JobState::kSucceeded:
+      return ocs::v1::JOB_STATE_SUCCEEDED;
+    case JobState::kFailed:
+      return ocs::v1::JOB_STATE_FAILED;
+    case JobState::kCancelled:
+      return ocs::v1::JOB_STATE_CANCELLED;
+  }
+  return ocs::v1::JOB_STATE_UNSPECIFIED;
+}
+
+std::optional<JobState> FromProto(ocs::v1::JobState state) {
+  switch (state) {
+    case ocs::v1::JOB_STATE_PENDING:
+      return JobState::kPending;
+    case ocs::v1::JOB_STATE_RUNNING:
+      return JobState::kRunning;
+    case ocs::v1::JOB_STATE_SUCCEEDED:
+      return JobState::kSucceeded;
+    case ocs::v1::JOB_STATE_FAILED:
+      return JobState::kFailed;
+    case ocs::v1::JOB_STATE_CANCELLED:
+      return JobState::kCancelled;
+    default:
+      return std::nullopt;
+  }
+}
+
+void ToProto(const JobRecord& job, ocs::v1::Job* out) {
+  out->set_id(job.id);
+  out->set_name(job.name);
+  out->mutable_labels()->insert(job.labels.begin(), job.labels.end());
+  out->set_state(ToProto(job.state));
+  out->set_spec_yaml(job.spec_yaml);
+  out->set_create_time_unix_ms(job.create_time_ms);
+  out->set_update_time_unix_ms(job.update_time_ms);
+  out->set_message(job.message);
+  out->set_restarts(job.restarts);
+}
+
+}  // namespace
 
 grpc::Status JobService::ValidateJob(grpc::ServerContext* /*context*/,
                                      const ocs::v1::ValidateJobRequest* request,
@@ -10,6 +59,50 @@ grpc::Status JobService::ValidateJob(grpc::ServerContext* /*context*/,
   // An invalid spec is a successful validation: the problems are the answer.
   *response = api::ValidateJobSpec(request->spec_yaml(),
                                    request->source().empty() ? "request" : request->source());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::SubmitJob(grpc::ServerContext* /*context*/,
+                                   const ocs::v1::SubmitJobRequest* request,
+                                   ocs::v1::SubmitJobResponse* response) {
+  auto job = jobs_.Submit(request->spec_yaml(), request->source());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  ToProto(*job, response->mutable_job());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
+                                const ocs::v1::GetJobRequest* request, ocs::v1::Job* response) {
+  auto job = jobs_.Get(request->id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  ToProto(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::ListJobs(grpc::ServerContext* /*context*/,
+                                  const ocs::v1::ListJobsRequest* request,
+                                  ocs::v1::ListJobsResponse* response) {
+  JobFilter filter;
+  if (request->state() != ocs::v1::JOB_STATE_UNSPECIFIED) {
+    filter.state = FromProto(request->state());
+    if (!filter.state) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown job state");
+    }
+  }
+  filter.labels.insert(request->label_selector().begin(), request->label_selector().end());
+  auto page = jobs_.List(filter, request->page_size(), request->page_token());
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (const JobRecord& job : page->jobs) ToProto(job, response->add_jobs());
+  response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::CancelJob(grpc::ServerContext* /*context*/,
+                                   const ocs::v1::CancelJobRequest* request,
+                                   ocs::v1::Job* response) {
+  auto job = jobs_.Cancel(request->id(), request->reason());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  ToProto(*job, response);
   return grpc::Status::OK;
 }
 

@@ -1,14 +1,28 @@
-// The gRPC adapter of the user-facing Job API: translates messages and calls the core.
+// The gRPC adapter of the user-facing Job API: translates messages and calls the JobManager.
 #pragma once
 
 #include "ocs/v1/job_service.grpc.pb.h"
+#include "server/job_manager.h"
 
 namespace ocs::server {
 
 class JobService final : public ocs::v1::JobService::Service {
  public:
+  explicit JobService(JobManager& jobs) : jobs_(jobs) {}
+
   grpc::Status ValidateJob(grpc::ServerContext* context, const ocs::v1::ValidateJobRequest* request,
                            ocs::v1::ValidateJobResponse* response) override;
+  grpc::Status SubmitJob(grpc::ServerContext* context, const ocs::v1::SubmitJobRequest* request,
+                         ocs::v1::SubmitJobResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const ocs::v1::GetJobRequest* request,
+                      ocs::v1::Job* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const ocs::v1::ListJobsRequest* request,
+                        ocs::v1::ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const ocs::v1::CancelJobRequest* request,
+                         ocs::v1::Job* response) override;
+
+ private:
+  JobManager& jobs_;
 };
 
 }  // namespace ocs::server

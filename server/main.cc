@@ -1,5 +1,6 @@
 // ocs-coordinator: the control plane. main only parses the command line and wires the parts.
 #include <csignal>
+#include <filesystem>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -7,6 +8,8 @@
 #include "common/cli_parse.h"
 #include "common/version.h"
 #include "server/coordinator_server.h"
+#include "server/job_manager.h"
+#include "server/sqlite_job_store.h"
 
 namespace {
 
@@ -35,9 +38,20 @@ int main(int argc, char** argv) {
                                         " (api " + ocs::common::kApiVersion + ")");
   std::string listen = "0.0.0.0:7070";
   app.add_option("--listen", listen, "gRPC address to serve on (host:port)")->capture_default_str();
+  std::string data_dir = "ocs-data";
+  app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
+      ->capture_default_str();
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
 
-  ocs::server::CoordinatorServer server;
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  auto store = ocs::server::SqliteJobStore::Open(data_dir + "/ocs.db");
+  if (!store.ok()) {
+    spdlog::error("{}", std::string(store.status().message()));
+    return 1;
+  }
+  ocs::server::JobManager jobs(**store, ocs::server::SystemClockMs);
+  ocs::server::CoordinatorServer server(jobs);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
   if (!port.ok()) {

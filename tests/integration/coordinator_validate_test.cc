@@ -22,13 +22,21 @@ class CoordinatorTest : public ::testing::Test {
     log_path_ = absl::StrCat(::testing::TempDir(), "/coordinator-",
                              ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
                              getpid(), ".log");
-    coordinator_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_}, log_path_);
+    coordinator_ =
+        std::make_unique<Subprocess>(std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen",
+                                                              address_, "--data-dir", DataDir()},
+                                     log_path_);
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     ASSERT_TRUE(
         channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
         << ReadFile(log_path_);
     stub_ = ocs::v1::JobService::NewStub(channel_);
+  }
+
+  std::string DataDir() const {
+    return absl::StrCat(::testing::TempDir(), "/coordinator-data-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
+                        getpid());
   }
 
   std::string address_, log_path_;
@@ -71,6 +79,88 @@ TEST_F(CoordinatorTest, ReturnsTheCanonicalSpecOfAValidJob) {
   auto spec = common::ParseJobSpec(response.canonical_yaml(), "canonical");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->model.arch, "resnet56");
+}
+
+TEST_F(CoordinatorTest, SubmitGetListCancelAndTheirErrors) {
+  ocs::v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(ReadFile("examples/resnet56-cifar10.yaml"));
+  ocs::v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->SubmitJob(&context, submit, &submitted).ok());
+  }
+  EXPECT_EQ(submitted.job().state(), ocs::v1::JOB_STATE_PENDING);
+  EXPECT_EQ(submitted.job().labels().at("team"), "vision");
+
+  submit.set_spec_yaml("apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: x}\nspec: {}\n");
+  submit.set_source("x.yaml");
+  {
+    grpc::ClientContext context;
+    ocs::v1::SubmitJobResponse response;
+    const grpc::Status status = stub_->SubmitJob(&context, submit, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("spec.model: is required (x.yaml:4:"));
+  }
+  ocs::v1::GetJobRequest get;
+  get.set_id(submitted.job().id());
+  ocs::v1::Job job;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->GetJob(&context, get, &job).ok());
+    EXPECT_EQ(job.spec_yaml(), submitted.job().spec_yaml());
+  }
+  get.set_id("no-such-job");
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->GetJob(&context, get, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  ocs::v1::ListJobsRequest list;
+  (*list.mutable_label_selector())["team"] = "vision";
+  ocs::v1::ListJobsResponse listed;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->ListJobs(&context, list, &listed).ok());
+    ASSERT_EQ(listed.jobs_size(), 1);
+  }
+  ocs::v1::CancelJobRequest cancel;
+  cancel.set_id(submitted.job().id());
+  for (grpc::StatusCode expected : {grpc::StatusCode::OK, grpc::StatusCode::FAILED_PRECONDITION}) {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->CancelJob(&context, cancel, &job).error_code(), expected);
+  }
+  EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(CoordinatorTest, JobsSurviveACoordinatorRestart) {
+  ocs::v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(ReadFile("examples/resnet20-fashion-mnist.yaml"));
+  ocs::v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->SubmitJob(&context, submit, &submitted).ok());
+  }
+  coordinator_->Signal(SIGKILL);  // no clean shutdown: the store must already hold the job
+  coordinator_->Wait();
+  coordinator_ = std::make_unique<Subprocess>(
+      std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", DataDir()},
+      log_path_);
+  // A channel of its own: gRPC's shared subchannel pool may still hold the dead connection.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
+  ASSERT_TRUE(
+      channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
+  stub_ = ocs::v1::JobService::NewStub(channel_);
+  ocs::v1::GetJobRequest get;
+  get.set_id(submitted.job().id());
+  ocs::v1::Job job;
+  grpc::ClientContext context;
+  // The channel may still hold the dead server's connection: wait for a ready one.
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  const grpc::Status status = stub_->GetJob(&context, get, &job);
+  ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << ReadFile(log_path_);
+  EXPECT_EQ(job.name(), "resnet20-fashion-mnist");
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

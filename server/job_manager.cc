@@ -1,0 +1,67 @@
+#include "server/job_manager.h"
+
+#include <chrono>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/job_spec_yaml.h"
+
+namespace ocs::server {
+namespace {
+
+// Five characters from a 31-letter alphabet without look-alikes: ~28 million ids per name.
+std::string RandomSuffix(absl::BitGen& random) {
+  static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz23456789";
+  std::string suffix;
+  for (int i = 0; i < 5; ++i) {
+    suffix.push_back(kAlphabet[absl::Uniform<size_t>(random, 0, sizeof(kAlphabet) - 1)]);
+  }
+  return suffix;
+}
+
+}  // namespace
+
+int64_t SystemClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+JobManager::JobManager(JobStore& store, Clock clock) : store_(store), clock_(std::move(clock)) {}
+
+absl::StatusOr<JobRecord> JobManager::Submit(absl::string_view spec_yaml,
+                                             absl::string_view source) {
+  auto spec = common::ParseJobSpec(spec_yaml, source.empty() ? "request" : source);
+  if (!spec.ok()) return spec.status();
+  JobRecord job;
+  job.name = spec->metadata.name;
+  job.labels = spec->metadata.labels;
+  job.spec_yaml = common::FormatJobSpecYaml(*spec);
+  job.create_time_ms = job.update_time_ms = clock_();
+  absl::BitGen random;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    job.id = absl::StrCat(job.name, "-", RandomSuffix(random));
+    absl::Status created = store_.Create(job);
+    if (created.ok()) return job;
+    if (!absl::IsAlreadyExists(created)) return created;
+  }
+  return absl::ResourceExhaustedError(absl::StrCat("no free job id for ", job.name));
+}
+
+absl::StatusOr<JobRecord> JobManager::Get(absl::string_view id) { return store_.Get(id); }
+
+absl::StatusOr<JobPage> JobManager::List(const JobFilter& filter, int page_size,
+                                         absl::string_view page_token) {
+  if (page_size < 0 || page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", page_size));
+  }
+  return store_.List(filter, page_size == 0 ? kDefaultPageSize : page_size, page_token);
+}
+
+absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view id, absl::string_view reason) {
+  return store_.Transition(id, JobState::kCancelled,
+                           reason.empty() ? "cancelled by the user" : reason, clock_());
+}
+
+}  // namespace ocs::server

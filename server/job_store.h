@@ -1,0 +1,25 @@
+// Where the coordinator persists jobs. One interface, so the SQLite store of a single coordinator
+// can give way to a server database later; tests use a SQLite file in a temporary folder.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "server/job_record.h"
+
+namespace ocs::server {
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  // AlreadyExists when the id is taken.
+  virtual absl::Status Create(const JobRecord& job) = 0;
+  // NotFound naming the id.
+  virtual absl::StatusOr<JobRecord> Get(absl::string_view id) = 0;
+  // Newest first; `page_token` continues a previous page; InvalidArgument for a bad token.
+  virtual absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
+                                       absl::string_view page_token) = 0;
+  // Moves a job to `to` if CheckTransition allows it from its current state, atomically.
+  virtual absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to,
+                                               absl::string_view message, int64_t now_ms) = 0;
+};
+
+}  // namespace ocs::server

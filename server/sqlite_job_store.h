@@ -1,0 +1,36 @@
+// JobStore on a SQLite file (WAL journal, one connection guarded by a mutex: the coordinator's
+// write rate is a few rows per epoch boundary).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "server/job_store.h"
+
+struct sqlite3;
+
+namespace ocs::server {
+
+class SqliteJobStore final : public JobStore {
+ public:
+  // Opens (creating if needed) the database at `path`; Unavailable naming the file on failure.
+  static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
+  ~SqliteJobStore() override;
+
+  absl::Status Create(const JobRecord& job) override;
+  absl::StatusOr<JobRecord> Get(absl::string_view id) override;
+  absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
+                               absl::string_view page_token) override;
+  absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to, absl::string_view message,
+                                       int64_t now_ms) override;
+
+ private:
+  explicit SqliteJobStore(sqlite3* db) : db_(db) {}
+  absl::StatusOr<JobRecord> GetLocked(absl::string_view id);
+
+  std::mutex mutex_;
+  sqlite3* db_;
+};
+
+}  // namespace ocs::server

@@ -39,7 +39,7 @@ int ExitCodeFor(const absl::Status& status) {
   }
 }
 
-void PrintSummary(const train::RunSummary& s, const std::string& output) {
+void PrintSummary(const train::RunSummary& s, const std::string& output, bool baseline) {
   std::printf("\nFLOPs %.3f M -> %.3f M (%.2f%% fewer), parameters %.3f M -> %.3f M\n",
               s.dense_flops / 1e6, s.final_flops / 1e6,
               100.0 * (1.0 - double(s.final_flops) / s.dense_flops), s.dense_params / 1e6,
@@ -49,6 +49,8 @@ void PrintSummary(const train::RunSummary& s, const std::string& output) {
         "pruned before epoch %d (index %d): test accuracy %.2f%% before, %.2f%% right after\n",
         *s.prune_epoch + 1, *s.prune_epoch, 100 * s.accuracy_before_prune.value_or(0),
         100 * s.accuracy_after_prune.value_or(0));
+  } else if (baseline) {
+    std::printf("the unpruned baseline (--no-prune)\n");
   } else {
     std::printf("not pruned: the run ended before the prune\n");
   }
@@ -151,7 +153,8 @@ int RunStandalone(const RunOptions& options) {
     std::cerr << "error: " << summary.status().message() << "\n";
     return ExitCodeFor(summary.status());
   }
-  if (options.rank == 0 && !options.quiet && summary->finished) PrintSummary(*summary, output);
+  if (options.rank == 0 && !options.quiet && summary->finished)
+    PrintSummary(*summary, output, options.no_prune);
   return 0;
 }
 

@@ -8,11 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/job_service.h"
+#include "server/worker_service.h"
 
 namespace ocs::server {
 
-CoordinatorServer::CoordinatorServer(JobManager& jobs)
-    : job_service_(std::make_unique<JobService>(jobs)) {}
+CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers)
+    : job_service_(std::make_unique<JobService>(jobs)),
+      worker_service_(std::make_unique<WorkerService>(workers)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
@@ -23,6 +25,7 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address) {
   int port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(job_service_.get());
+  builder.RegisterService(worker_service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();

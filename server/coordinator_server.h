@@ -14,10 +14,12 @@ namespace ocs::server {
 
 class JobManager;
 class JobService;
+class WorkerRegistry;
+class WorkerService;
 
 class CoordinatorServer {
  public:
-  explicit CoordinatorServer(JobManager& jobs);
+  CoordinatorServer(JobManager& jobs, WorkerRegistry& workers);
   ~CoordinatorServer();
 
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.
@@ -29,6 +31,7 @@ class CoordinatorServer {
 
  private:
   std::unique_ptr<JobService> job_service_;
+  std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
 };
 

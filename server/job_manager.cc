@@ -2,24 +2,11 @@
 
 #include <chrono>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
+#include "server/ids.h"
 
 namespace ocs::server {
-namespace {
-
-// Five characters from a 31-letter alphabet without look-alikes: ~28 million ids per name.
-std::string RandomSuffix(absl::BitGen& random) {
-  static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz23456789";
-  std::string suffix;
-  for (int i = 0; i < 5; ++i) {
-    suffix.push_back(kAlphabet[absl::Uniform<size_t>(random, 0, sizeof(kAlphabet) - 1)]);
-  }
-  return suffix;
-}
-
-}  // namespace
 
 int64_t SystemClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -38,9 +25,8 @@ absl::StatusOr<JobRecord> JobManager::Submit(absl::string_view spec_yaml,
   job.labels = spec->metadata.labels;
   job.spec_yaml = common::FormatJobSpecYaml(*spec);
   job.create_time_ms = job.update_time_ms = clock_();
-  absl::BitGen random;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    job.id = absl::StrCat(job.name, "-", RandomSuffix(random));
+    job.id = absl::StrCat(job.name, "-", RandomIdSuffix(5));
     absl::Status created = store_.Create(job);
     if (created.ok()) return job;
     if (!absl::IsAlreadyExists(created)) return created;

@@ -10,6 +10,7 @@
 #include "server/coordinator_server.h"
 #include "server/job_manager.h"
 #include "server/sqlite_job_store.h"
+#include "server/worker_registry.h"
 
 namespace {
 
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
                                         " (api " + ocs::common::kApiVersion + ")");
   std::string listen = "0.0.0.0:7070";
   app.add_option("--listen", listen, "gRPC address to serve on (host:port)")->capture_default_str();
+  int lease_seconds = 30;
+  app.add_option("--worker-lease-seconds", lease_seconds,
+                 "A worker that misses heartbeats this long is lost")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
@@ -51,7 +57,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   ocs::server::JobManager jobs(**store, ocs::server::SystemClockMs);
-  ocs::server::CoordinatorServer server(jobs);
+  ocs::server::WorkerRegistry workers(ocs::server::SystemClockMs, lease_seconds,
+                                      ocs::common::kVersion);
+  ocs::server::CoordinatorServer server(jobs, workers);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
   if (!port.ok()) {

@@ -1,14 +1,18 @@
-// A real ocs-coordinator process on loopback: it serves ValidateJob with the same problems that
-// the local parser reports, and shuts down cleanly on SIGTERM.
+// A real ocs-coordinator process on loopback: the job API (validation with the local parser's
+// problems, submit/get/list/cancel, persistence across a SIGKILL), the worker API, and a clean
+// shutdown on SIGTERM.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
 #include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -161,6 +165,53 @@ TEST_F(CoordinatorTest, JobsSurviveACoordinatorRestart) {
   const grpc::Status status = stub_->GetJob(&context, get, &job);
   ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << ReadFile(log_path_);
   EXPECT_EQ(job.name(), "resnet20-fashion-mnist");
+}
+
+TEST_F(CoordinatorTest, WorkersRegisterHeartbeatAndAreListed) {
+  auto workers = ocs::v1::WorkerService::NewStub(channel_);
+  ocs::v1::RegisterWorkerRequest request;
+  request.set_host("127.0.0.1");
+  request.set_device(ocs::v1::DEVICE_TYPE_CPU);
+  request.set_slots(2);
+  request.set_version("0.1.0");
+  ocs::v1::RegisterWorkerResponse registered;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(workers->RegisterWorker(&context, request, &registered).ok());
+    EXPECT_GT(registered.lease_seconds(), 0);
+  }
+  {
+    grpc::ClientContext context;
+    ocs::v1::HeartbeatRequest heartbeat;
+    heartbeat.set_worker_id(registered.worker_id());
+    ocs::v1::HeartbeatResponse response;
+    EXPECT_TRUE(workers->Heartbeat(&context, heartbeat, &response).ok());
+  }
+  {
+    grpc::ClientContext context;
+    ocs::v1::ListWorkersResponse listed;
+    ASSERT_TRUE(workers->ListWorkers(&context, {}, &listed).ok());
+    ASSERT_EQ(listed.workers_size(), 1);
+    EXPECT_EQ(listed.workers(0).worker_id(), registered.worker_id());
+    EXPECT_EQ(listed.workers(0).free_slots(), 2);
+    EXPECT_TRUE(listed.workers(0).alive());
+  }
+  for (auto mutate : std::vector<std::function<void(ocs::v1::RegisterWorkerRequest&)>>{
+           [](auto& r) { r.set_slots(0); }, [](auto& r) { r.set_host(""); },
+           [](auto& r) { r.set_device(ocs::v1::DEVICE_TYPE_UNSPECIFIED); },
+           [](auto& r) { r.set_version("0.0.1"); }}) {
+    ocs::v1::RegisterWorkerRequest bad = request;
+    mutate(bad);
+    grpc::ClientContext context;
+    EXPECT_EQ(workers->RegisterWorker(&context, bad, &registered).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  grpc::ClientContext context;
+  ocs::v1::HeartbeatRequest unknown;
+  unknown.set_worker_id("worker-nobody");
+  ocs::v1::HeartbeatResponse response;
+  EXPECT_EQ(workers->Heartbeat(&context, unknown, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

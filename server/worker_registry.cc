@@ -1,0 +1,79 @@
+#include "server/worker_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/ids.h"
+
+namespace ocs::server {
+
+WorkerRegistry::WorkerRegistry(Clock clock, int lease_seconds, std::string coordinator_version)
+    : clock_(std::move(clock)),
+      lease_seconds_(lease_seconds),
+      version_(std::move(coordinator_version)) {}
+
+absl::StatusOr<WorkerInfo> WorkerRegistry::Register(const std::string& host, common::Device device,
+                                                    int slots, const std::string& version) {
+  if (host.empty() || host.size() > 253) {
+    return absl::InvalidArgumentError("host: must be 1 to 253 characters");
+  }
+  if (slots < 1 || slots > kMaxSlots) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slots: must be in [1, ", kMaxSlots, "], got ", slots));
+  }
+  if (version != version_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: worker ", version, " cannot join coordinator ", version_));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  WorkerInfo worker;
+  // Random, not a counter: after a coordinator restart an old id must not name a new worker.
+  worker.id = absl::StrCat("worker-", RandomIdSuffix(8));
+  worker.host = host;
+  worker.device = device;
+  worker.slots = worker.free_slots = slots;
+  worker.version = version;
+  worker.last_heartbeat_ms = clock_();
+  workers_[worker.id] = worker;
+  return worker;
+}
+
+bool WorkerRegistry::Alive(const WorkerInfo& worker) const {
+  return clock_() - worker.last_heartbeat_ms <= int64_t{lease_seconds_} * 1000;
+}
+
+absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = workers_.find(worker_id);
+  if (it == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown worker \"", worker_id, "\": register again"));
+  }
+  if (!Alive(it->second)) {
+    workers_.erase(it);
+    return absl::NotFoundError(
+        absl::StrCat("worker \"", worker_id, "\" missed its lease: register again"));
+  }
+  it->second.last_heartbeat_ms = clock_();
+  return absl::OkStatus();
+}
+
+std::vector<std::string> WorkerRegistry::ExpireLeases() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> expired;
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (Alive(it->second)) {
+      ++it;
+      continue;
+    }
+    expired.push_back(it->first);
+    it = workers_.erase(it);
+  }
+  return expired;
+}
+
+std::vector<WorkerInfo> WorkerRegistry::List() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<WorkerInfo> workers;
+  for (const auto& [id, worker] : workers_) workers.push_back(worker);
+  return workers;
+}
+
+}  // namespace ocs::server

@@ -1,0 +1,54 @@
+// The fleet as the coordinator sees it: registered workers, their devices and slots, and leases
+// kept alive by heartbeats. In memory: workers re-register after a coordinator restart (their
+// heartbeat gets NOT_FOUND), so nothing here needs to survive one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "server/job_manager.h"
+
+namespace ocs::server {
+
+struct WorkerInfo {
+  std::string id;
+  std::string host;
+  common::Device device = common::Device::kCpu;
+  int slots = 1;
+  int free_slots = 1;
+  std::string version;
+  int64_t last_heartbeat_ms = 0;
+};
+
+class WorkerRegistry {
+ public:
+  WorkerRegistry(Clock clock, int lease_seconds, std::string coordinator_version);
+
+  // InvalidArgument naming the field for an empty host, slots outside [1, 64], or a version
+  // other than the coordinator's.
+  absl::StatusOr<WorkerInfo> Register(const std::string& host, common::Device device, int slots,
+                                      const std::string& version);
+  // NotFound for an unknown worker or one whose lease ran out (it has been dropped).
+  absl::Status Heartbeat(const std::string& worker_id);
+  // Drops workers whose lease ran out; returns their ids.
+  std::vector<std::string> ExpireLeases();
+  std::vector<WorkerInfo> List() const;
+  bool Alive(const WorkerInfo& worker) const;
+  int lease_seconds() const { return lease_seconds_; }
+
+  static constexpr int kMaxSlots = 64;
+
+ private:
+  Clock clock_;
+  const int lease_seconds_;
+  const std::string version_;
+  mutable std::mutex mutex_;
+  std::map<std::string, WorkerInfo> workers_;
+};
+
+}  // namespace ocs::server

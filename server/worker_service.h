@@ -1,0 +1,25 @@
+// The gRPC adapter of the Worker API: translates messages and calls the WorkerRegistry.
+#pragma once
+
+#include "ocs/v1/worker_service.grpc.pb.h"
+#include "server/worker_registry.h"
+
+namespace ocs::server {
+
+class WorkerService final : public ocs::v1::WorkerService::Service {
+ public:
+  explicit WorkerService(WorkerRegistry& workers) : workers_(workers) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext* context,
+                              const ocs::v1::RegisterWorkerRequest* request,
+                              ocs::v1::RegisterWorkerResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const ocs::v1::HeartbeatRequest* request,
+                         ocs::v1::HeartbeatResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context, const ocs::v1::ListWorkersRequest* request,
+                           ocs::v1::ListWorkersResponse* response) override;
+
+ private:
+  WorkerRegistry& workers_;
+};
+
+}  // namespace ocs::server

@@ -12,9 +12,9 @@
 
 namespace ocs::server {
 
-CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers)
+CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner)
     : job_service_(std::make_unique<JobService>(jobs)),
-      worker_service_(std::make_unique<WorkerService>(workers)) {}
+      worker_service_(std::make_unique<WorkerService>(workers, runner)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 

@@ -13,13 +13,14 @@ class Server;
 namespace ocs::server {
 
 class JobManager;
+class JobRunner;
 class JobService;
 class WorkerRegistry;
 class WorkerService;
 
 class CoordinatorServer {
  public:
-  CoordinatorServer(JobManager& jobs, WorkerRegistry& workers);
+  CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner);
   ~CoordinatorServer();
 
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.

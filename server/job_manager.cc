@@ -28,7 +28,10 @@ absl::StatusOr<JobRecord> JobManager::Submit(absl::string_view spec_yaml,
   for (int attempt = 0; attempt < 8; ++attempt) {
     job.id = absl::StrCat(job.name, "-", RandomIdSuffix(5));
     absl::Status created = store_.Create(job);
-    if (created.ok()) return job;
+    if (created.ok()) {
+      if (on_submitted_) on_submitted_();
+      return job;
+    }
     if (!absl::IsAlreadyExists(created)) return created;
   }
   return absl::ResourceExhaustedError(absl::StrCat("no free job id for ", job.name));
@@ -46,8 +49,10 @@ absl::StatusOr<JobPage> JobManager::List(const JobFilter& filter, int page_size,
 }
 
 absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view id, absl::string_view reason) {
-  return store_.Transition(id, JobState::kCancelled,
-                           reason.empty() ? "cancelled by the user" : reason, clock_());
+  auto job = store_.Transition(id, JobState::kCancelled,
+                               reason.empty() ? "cancelled by the user" : reason, clock_());
+  if (job.ok() && on_cancelled_) on_cancelled_(job->id, job->message);
+  return job;
 }
 
 }  // namespace ocs::server

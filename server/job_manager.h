@@ -25,12 +25,21 @@ class JobManager {
   // FailedPrecondition when the job already ended.
   absl::StatusOr<JobRecord> Cancel(absl::string_view id, absl::string_view reason);
 
+  // Called after a job was stored (to schedule it) and after one was cancelled (to stop its
+  // ranks); set once, by the wiring in main.
+  void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
+  void OnCancelled(std::function<void(const std::string& id, const std::string& reason)> callback) {
+    on_cancelled_ = std::move(callback);
+  }
+
   static constexpr int kDefaultPageSize = 50;
   static constexpr int kMaxPageSize = 500;
 
  private:
   JobStore& store_;
   Clock clock_;
+  std::function<void()> on_submitted_;
+  std::function<void(const std::string&, const std::string&)> on_cancelled_;
 };
 
 // Milliseconds since the Unix epoch, from the system clock.

@@ -9,6 +9,7 @@
 #include "common/version.h"
 #include "server/coordinator_server.h"
 #include "server/job_manager.h"
+#include "server/job_runner.h"
 #include "server/sqlite_job_store.h"
 #include "server/worker_registry.h"
 
@@ -44,6 +45,11 @@ int main(int argc, char** argv) {
                  "A worker that misses heartbeats this long is lost")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  int first_port = 29500;
+  app.add_option("--rendezvous-port-base", first_port,
+                 "Jobs' c10d stores take ports from here on (1000 of them, in turn)")
+      ->check(CLI::Range(1024, 64000))
+      ->capture_default_str();
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
@@ -59,7 +65,12 @@ int main(int argc, char** argv) {
   ocs::server::JobManager jobs(**store, ocs::server::SystemClockMs);
   ocs::server::WorkerRegistry workers(ocs::server::SystemClockMs, lease_seconds,
                                       ocs::common::kVersion);
-  ocs::server::CoordinatorServer server(jobs, workers);
+  ocs::server::JobRunner runner(**store, workers, ocs::server::SystemClockMs, first_port, 1000);
+  jobs.OnSubmitted([&runner] { runner.Schedule(); });
+  jobs.OnCancelled([&runner](const std::string& id, const std::string& reason) {
+    runner.Cancelled(id, reason);
+  });
+  ocs::server::CoordinatorServer server(jobs, workers, runner);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
   if (!port.ok()) {

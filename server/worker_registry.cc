@@ -69,6 +69,17 @@ std::vector<std::string> WorkerRegistry::ExpireLeases() {
   return expired;
 }
 
+bool WorkerRegistry::Contains(const std::string& worker_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return workers_.count(worker_id) > 0;
+}
+
+void WorkerRegistry::AdjustFreeSlots(const std::string& worker_id, int delta) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = workers_.find(worker_id);
+  if (it != workers_.end()) it->second.free_slots += delta;
+}
+
 std::vector<WorkerInfo> WorkerRegistry::List() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<WorkerInfo> workers;

@@ -38,6 +38,9 @@ class WorkerRegistry {
   // Drops workers whose lease ran out; returns their ids.
   std::vector<std::string> ExpireLeases();
   std::vector<WorkerInfo> List() const;
+  bool Contains(const std::string& worker_id) const;
+  // Keeps free_slots current as ranks start and end (unknown workers are ignored).
+  void AdjustFreeSlots(const std::string& worker_id, int delta);
   bool Alive(const WorkerInfo& worker) const;
   int lease_seconds() const { return lease_seconds_; }
 

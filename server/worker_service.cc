@@ -1,6 +1,12 @@
 #include "server/worker_service.h"
 
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/worker_session.h"
 
 namespace ocs::server {
 
@@ -50,6 +56,55 @@ grpc::Status WorkerService::ListWorkers(grpc::ServerContext* /*context*/,
     out->set_last_heartbeat_unix_ms(worker.last_heartbeat_ms);
     out->set_alive(workers_.Alive(worker));
   }
+  return grpc::Status::OK;
+}
+
+absl::Status WorkerService::Handle(const std::string& worker_id,
+                                   const ocs::v1::WorkerMessage& message) {
+  if (message.has_report()) {
+    const ocs::v1::EpochReport& in = message.report();
+    RankReport report{in.job_id(), in.rank(), in.epoch(), std::nullopt};
+    if (!in.mask().empty()) {
+      auto mask = common::DecodeMask(in.mask());
+      if (!mask.ok()) return mask.status();
+      report.mask = *std::move(mask);
+    }
+    return runner_.Report(worker_id, report);
+  }
+  if (message.has_finished()) {
+    const ocs::v1::RankFinished& in = message.finished();
+    return runner_.Finished(worker_id, in.job_id(), in.rank(), in.succeeded(), in.message());
+  }
+  return absl::InvalidArgumentError("a session carries reports and finishes after its hello");
+}
+
+grpc::Status WorkerService::Session(
+    grpc::ServerContext* /*context*/,
+    grpc::ServerReaderWriter<ocs::v1::CoordinatorMessage, ocs::v1::WorkerMessage>* stream) {
+  ocs::v1::WorkerMessage message;
+  if (!stream->Read(&message) || !message.has_hello()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a session starts with a hello");
+  }
+  const std::string worker_id = message.hello().worker_id();
+  if (!workers_.Contains(worker_id)) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("unknown worker \"", worker_id, "\": register first"));
+  }
+  WorkerSession session(stream);
+  std::thread writer([&session] { session.WriteLoop(); });
+  runner_.Connect(worker_id, &session);
+  while (stream->Read(&message)) {
+    if (absl::Status status = Handle(worker_id, message); !status.ok()) {
+      // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.
+      spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
+      const std::string job =
+          message.has_report() ? message.report().job_id() : message.finished().job_id();
+      session.Cancel(job, std::string(status.message()));
+    }
+  }
+  runner_.Disconnect(worker_id);
+  session.Close();
+  writer.join();
   return grpc::Status::OK;
 }
 

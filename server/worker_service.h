@@ -2,13 +2,14 @@
 #pragma once
 
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "server/job_runner.h"
 #include "server/worker_registry.h"
 
 namespace ocs::server {
 
 class WorkerService final : public ocs::v1::WorkerService::Service {
  public:
-  explicit WorkerService(WorkerRegistry& workers) : workers_(workers) {}
+  WorkerService(WorkerRegistry& workers, JobRunner& runner) : workers_(workers), runner_(runner) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* context,
                               const ocs::v1::RegisterWorkerRequest* request,
@@ -17,9 +18,15 @@ class WorkerService final : public ocs::v1::WorkerService::Service {
                          ocs::v1::HeartbeatResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const ocs::v1::ListWorkersRequest* request,
                            ocs::v1::ListWorkersResponse* response) override;
+  grpc::Status Session(grpc::ServerContext* context,
+                       grpc::ServerReaderWriter<ocs::v1::CoordinatorMessage,
+                                                ocs::v1::WorkerMessage>* stream) override;
 
  private:
+  absl::Status Handle(const std::string& worker_id, const ocs::v1::WorkerMessage& message);
+
   WorkerRegistry& workers_;
+  JobRunner& runner_;
 };
 
 }  // namespace ocs::server

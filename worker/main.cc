@@ -3,6 +3,7 @@
 #include "common/version.h"
 #include "worker/commands/model_command.h"
 #include "worker/commands/run_command.h"
+#include "worker/commands/serve_command.h"
 #include "worker/train/torch_runtime.h"
 
 int main(int argc, char** argv) {
@@ -20,9 +21,12 @@ int main(int argc, char** argv) {
   auto [inspect, search] = ocs::worker::commands::AddModelCommands(app, &model);
   ocs::worker::commands::RunOptions run;
   auto [run_command, launch_command] = ocs::worker::commands::AddRunCommands(app, &run);
+  ocs::worker::commands::ServeOptions serve;
+  CLI::App* serve_command = ocs::worker::commands::AddServeCommand(app, &serve);
 
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
   if (run_command->parsed()) return ocs::worker::commands::RunStandalone(run);
+  if (serve_command->parsed()) return ocs::worker::commands::Serve(serve);
   if (launch_command->parsed())
     return ocs::worker::commands::LaunchLocalRanks(run, "/proc/self/exe");
   ocs::worker::train::ConfigureIntraOpThreads(0);

@@ -1,0 +1,212 @@
+#include "server/job_runner.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/job_spec_yaml.h"
+
+namespace ocs::server {
+
+JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port,
+                     int ports)
+    : store_(store),
+      workers_(workers),
+      clock_(std::move(clock)),
+      first_port_(first_port),
+      ports_(ports) {}
+
+void JobRunner::Connect(const std::string& worker_id, WorkerLink* link) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    links_[worker_id] = link;
+    used_slots_.emplace(worker_id, 0);
+  }
+  Schedule();
+}
+
+void JobRunner::Disconnect(const std::string& worker_id) {
+  std::vector<std::string> lost;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    links_.erase(worker_id);
+    for (const auto& [id, job] : running_) {
+      if (std::count(job.rank_workers.begin(), job.rank_workers.end(), worker_id))
+        lost.push_back(id);
+    }
+    for (const std::string& id : lost) {
+      EndJob(id, JobState::kFailed, absl::StrCat("worker ", worker_id, " was lost"));
+    }
+    used_slots_.erase(worker_id);
+  }
+  Schedule();
+}
+
+std::string JobRunner::NextMaster(const std::string& host) {
+  const int port = first_port_ + next_port_;
+  next_port_ = (next_port_ + 1) % ports_;
+  return absl::StrCat(host, ":", port);
+}
+
+JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
+  auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
+  if (!spec.ok()) {  // stored specs are canonical; this means the store was tampered with
+    (void)store_.Transition(job.id, JobState::kCancelled, spec.status().message(), clock_());
+    return Start::kSkipped;
+  }
+  // Gang scheduling: every rank gets a slot now, or the job waits.
+  std::vector<std::string> ranks;
+  for (const WorkerInfo& worker : workers_.List()) {
+    if (!links_.count(worker.id) || worker.device != spec->resources.device) continue;
+    const int free = worker.slots - used_slots_[worker.id];
+    for (int s = 0; s < free && static_cast<int>(ranks.size()) < spec->resources.workers; ++s) {
+      ranks.push_back(worker.id);
+    }
+  }
+  if (static_cast<int>(ranks.size()) < spec->resources.workers) return Start::kWaiting;
+  auto running = store_.Transition(job.id, JobState::kRunning, "", clock_());
+  if (!running.ok()) return Start::kSkipped;  // cancelled meanwhile
+  std::string host;
+  for (const WorkerInfo& worker : workers_.List()) {
+    if (worker.id == ranks[0]) host = worker.host;
+  }
+  RunningJob& run = running_[job.id];
+  run.record = *running;
+  run.spec = *spec;
+  run.decider = std::make_unique<common::PruneDecider>(spec->stability, spec->regularization);
+  run.rank_workers = ranks;
+  const std::string master = NextMaster(host);
+  for (int rank = 0; rank < static_cast<int>(ranks.size()); ++rank) {
+    ++used_slots_[ranks[rank]];
+    workers_.AdjustFreeSlots(ranks[rank], -1);
+    links_[ranks[rank]]->Assign(
+        {job.id, job.spec_yaml, rank, static_cast<int>(ranks.size()), master});
+  }
+  spdlog::info("job {} started: {} ranks, rendezvous {}", job.id, ranks.size(), master);
+  return Start::kStarted;
+}
+
+void JobRunner::Schedule() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string token;
+  std::vector<JobRecord> pending;
+  do {
+    auto page = store_.List({JobState::kPending, {}}, 500, token);
+    if (!page.ok()) return;
+    pending.insert(pending.end(), page->jobs.begin(), page->jobs.end());
+    token = page->next_page_token;
+  } while (!token.empty());
+  std::reverse(pending.begin(), pending.end());  // oldest first
+  for (const JobRecord& job : pending) {
+    if (TryStart(job) == Start::kWaiting) break;  // FIFO: a job that does not fit holds the queue
+  }
+}
+
+absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& report) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = running_.find(report.job_id);
+  if (it == running_.end()) {
+    return absl::NotFoundError(absl::StrCat("no running job \"", report.job_id, "\""));
+  }
+  RunningJob& run = it->second;
+  if (report.rank < 0 || report.rank >= static_cast<int>(run.rank_workers.size()) ||
+      run.rank_workers[report.rank] != worker_id) {
+    return absl::PermissionDeniedError(absl::StrCat("rank ", report.rank, " of ", report.job_id,
+                                                    " is not assigned to ", worker_id));
+  }
+  if (report.epoch != run.next_epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(report.job_id, ": report for epoch ",
+                                                      report.epoch, ", expected ", run.next_epoch));
+  }
+  if (run.reported.count(report.rank)) {
+    return absl::AlreadyExistsError(absl::StrCat(report.job_id, ": rank ", report.rank,
+                                                 " already reported epoch ", report.epoch));
+  }
+  if (report.rank == 0) run.mask = report.mask;
+  run.reported.insert(report.rank);
+  if (run.reported.size() < run.rank_workers.size()) return absl::OkStatus();
+
+  // Every rank is at the boundary: one decision, sent to all of them.
+  auto verdict = run.decider->Decide(report.epoch, run.mask);
+  run.reported.clear();
+  run.mask.reset();
+  if (!verdict.ok()) {
+    const std::string message =
+        absl::StrCat("epoch ", report.epoch, ": ", verdict.status().message());
+    EndJob(report.job_id, JobState::kFailed, message);
+    return absl::OkStatus();
+  }
+  ++run.next_epoch;
+  // Once per worker: a worker running several ranks hands the verdict to each of them.
+  const std::set<std::string> workers(run.rank_workers.begin(), run.rank_workers.end());
+  for (const std::string& worker : workers) {
+    if (links_.count(worker)) links_[worker]->SendVerdict(report.job_id, *verdict);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::Finished(const std::string& worker_id, const std::string& job_id, int rank,
+                                 bool succeeded, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = running_.find(job_id);
+    if (it == running_.end())
+      return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
+    RunningJob& run = it->second;
+    if (rank < 0 || rank >= static_cast<int>(run.rank_workers.size()) ||
+        run.rank_workers[rank] != worker_id) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("rank ", rank, " of ", job_id, " is not assigned to ", worker_id));
+    }
+    if (!succeeded) {
+      EndJob(job_id, JobState::kFailed, absl::StrCat("rank ", rank, ": ", message));
+    } else {
+      run.finished.insert(rank);
+      if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
+    }
+  }
+  Schedule();
+  return absl::OkStatus();
+}
+
+void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = running_.find(job_id);
+    if (it == running_.end()) return;
+    const std::set<std::string> workers(it->second.rank_workers.begin(),
+                                        it->second.rank_workers.end());
+    for (const std::string& worker : workers) {
+      if (links_.count(worker)) links_[worker]->Cancel(job_id, reason);
+    }
+    for (const std::string& worker : it->second.rank_workers) {
+      --used_slots_[worker];
+      workers_.AdjustFreeSlots(worker, +1);
+    }
+    running_.erase(it);
+  }
+  Schedule();
+}
+
+// Requires mutex_. Frees the job's slots; other ranks of a failed job are told to stop.
+void JobRunner::EndJob(const std::string& job_id, JobState state, const std::string& message) {
+  const auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  if (state == JobState::kFailed) {
+    spdlog::error("job {} failed: {}", job_id, message);
+    const std::set<std::string> workers(it->second.rank_workers.begin(),
+                                        it->second.rank_workers.end());
+    for (const std::string& worker : workers) {
+      if (links_.count(worker)) links_[worker]->Cancel(job_id, message);
+    }
+  }
+  for (const std::string& worker : it->second.rank_workers) {
+    if (used_slots_.count(worker)) --used_slots_[worker];
+    workers_.AdjustFreeSlots(worker, +1);
+  }
+  (void)store_.Transition(job_id, state, message, clock_());
+  running_.erase(it);
+}
+
+}  // namespace ocs::server

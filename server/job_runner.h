@@ -1,0 +1,96 @@
+// Runs jobs on the fleet: gang-schedules pending jobs onto connected workers (all ranks start
+// together, FIFO), hands out ranks and the rendezvous address, collects every rank's report at
+// each epoch boundary, decides with common::PruneDecider (the same code the standalone worker
+// uses) and sends every rank the same verdict, and ends jobs when their ranks finish or a worker
+// is lost. Speaks plain structs; the gRPC session adapter translates.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/job_spec.h"
+#include "common/mask.h"
+#include "common/prune_decider.h"
+#include "server/job_manager.h"
+#include "server/job_store.h"
+#include "server/worker_registry.h"
+
+namespace ocs::server {
+
+struct RankAssignment {
+  std::string job_id;
+  std::string spec_yaml;
+  int rank = 0;
+  int world_size = 1;
+  std::string master;  // host:port of rank 0's c10d store
+};
+
+struct RankReport {
+  std::string job_id;
+  int rank = 0;
+  int epoch = 0;
+  std::optional<common::Mask> mask;  // rank 0, when a mask was due
+};
+
+// The coordinator's side of one worker session.
+class WorkerLink {
+ public:
+  virtual ~WorkerLink() = default;
+  virtual void Assign(const RankAssignment& assignment) = 0;
+  virtual void SendVerdict(const std::string& job_id, const common::Verdict& verdict) = 0;
+  virtual void Cancel(const std::string& job_id, const std::string& reason) = 0;
+};
+
+class JobRunner {
+ public:
+  JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port, int ports);
+
+  void Connect(const std::string& worker_id, WorkerLink* link);
+  // The session closed: every job with a rank there fails, naming the worker.
+  void Disconnect(const std::string& worker_id);
+  // Starts the pending jobs that fit on the connected workers, oldest first.
+  void Schedule();
+  // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
+  // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
+  // does not fit the model); nothing changes then.
+  absl::Status Report(const std::string& worker_id, const RankReport& report);
+  absl::Status Finished(const std::string& worker_id, const std::string& job_id, int rank,
+                        bool succeeded, const std::string& message);
+  // A job was cancelled through the API: tell its ranks and free their slots.
+  void Cancelled(const std::string& job_id, const std::string& reason);
+
+ private:
+  struct RunningJob {
+    JobRecord record;
+    common::JobSpec spec;
+    std::unique_ptr<common::PruneDecider> decider;
+    std::vector<std::string> rank_workers;  // worker of each rank
+    int next_epoch = 0;                     // the boundary whose reports are being collected
+    std::set<int> reported;                 // ranks that reported next_epoch
+    std::optional<common::Mask> mask;       // rank 0's mask for next_epoch
+    std::set<int> finished;
+  };
+
+  enum class Start { kStarted, kWaiting, kSkipped };
+  Start TryStart(const JobRecord& job);
+  void EndJob(const std::string& job_id, JobState state, const std::string& message);
+  std::string NextMaster(const std::string& host);
+
+  JobStore& store_;
+  WorkerRegistry& workers_;
+  Clock clock_;
+  const int first_port_, ports_;
+  int next_port_ = 0;
+  std::mutex mutex_;
+  std::map<std::string, WorkerLink*> links_;   // connected sessions
+  std::map<std::string, int> used_slots_;      // per worker
+  std::map<std::string, RunningJob> running_;  // by job id
+};
+
+}  // namespace ocs::server

@@ -1,0 +1,154 @@
+// Service mode end to end: a real coordinator and real `ocs-worker serve` processes on loopback.
+// A submitted job is gang-scheduled onto the workers, every boundary's verdict comes from the
+// coordinator, the job prunes and succeeds, and the export lands in rank 0's work dir.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
+#include "tests/support/subprocess.h"
+
+namespace ocs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Job(const std::string& name, int workers) {
+  return absl::StrCat("apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: ", name,
+                      "}\nspec:\n"
+                      "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 12, 12]}\n"
+                      "  data: {dataset: synthetic, trainLimit: 256, testLimit: 64}\n"
+                      "  training: {epochs: 4, batchSize: 32}\n"
+                      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, "
+                      "sparsityEndEpoch: 2}\n"
+                      "  resources: {workers: ",
+                      workers, ", device: cpu}\n  checkpoint: {everyEpochs: 0}\n");
+}
+
+class ServiceModeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/service-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
+                        getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    address_ = absl::StrCat("127.0.0.1:", PickFreePort());
+    coordinator_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir",
+                                 dir_ + "/coordinator", "--rendezvous-port-base",
+                                 std::to_string(PickFreePort())},
+        dir_ + "/coordinator.log");
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
+    ASSERT_TRUE(
+        channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
+    jobs_ = ocs::v1::JobService::NewStub(channel_);
+  }
+
+  void StartWorker(int slots) {
+    const int n = static_cast<int>(workers_.size());
+    workers_.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_WORKER_BIN, "serve", "--coordinator", address_, "--slots",
+                                 std::to_string(slots), "--threads", "1", "--work-dir",
+                                 absl::StrCat(dir_, "/worker", n)},
+        absl::StrCat(dir_, "/worker", n, ".log")));
+  }
+
+  std::string Submit(const std::string& yaml) {
+    ocs::v1::SubmitJobRequest request;
+    request.set_spec_yaml(yaml);
+    ocs::v1::SubmitJobResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = jobs_->SubmitJob(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.job().id();
+  }
+
+  ocs::v1::Job Get(const std::string& id) {
+    ocs::v1::GetJobRequest request;
+    request.set_id(id);
+    ocs::v1::Job job;
+    grpc::ClientContext context;
+    EXPECT_TRUE(jobs_->GetJob(&context, request, &job).ok());
+    return job;
+  }
+
+  // Polls until the job leaves pending/running or `timeout` passes.
+  ocs::v1::Job WaitForEnd(const std::string& id, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    ocs::v1::Job job = Get(id);
+    while (
+        (job.state() == ocs::v1::JOB_STATE_PENDING || job.state() == ocs::v1::JOB_STATE_RUNNING) &&
+        std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      job = Get(id);
+    }
+    return job;
+  }
+
+  std::string Logs() {
+    std::string logs = ReadFile(dir_ + "/coordinator.log");
+    for (size_t n = 0; n < workers_.size(); ++n) {
+      logs += ReadFile(absl::StrCat(dir_, "/worker", n, ".log"));
+    }
+    return logs;
+  }
+
+  std::string dir_, address_;
+  std::unique_ptr<Subprocess> coordinator_;
+  std::vector<std::unique_ptr<Subprocess>> workers_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ocs::v1::JobService::Stub> jobs_;
+};
+
+TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
+  StartWorker(1);
+  StartWorker(1);
+  const std::string id = Submit(Job("two-workers", 2));
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  // Rank 0 ran on one of the two workers and exported there.
+  const bool exported = fs::exists(dir_ + "/worker0/" + id + "/report.json") ||
+                        fs::exists(dir_ + "/worker1/" + id + "/report.json");
+  EXPECT_TRUE(exported) << Logs();
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), ::testing::HasSubstr("2 ranks"));
+}
+
+TEST_F(ServiceModeTest, AJobWaitsForEnoughSlotsThenRunsBothRanksOnOneWorker) {
+  const std::string id = Submit(Job("waits", 2));
+  StartWorker(1);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(Get(id).state(), ocs::v1::JOB_STATE_PENDING);  // one slot is not enough: gang
+  StartWorker(2);
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+}
+
+TEST_F(ServiceModeTest, ALostWorkerFailsItsJobNamingTheWorker) {
+  StartWorker(1);
+  StartWorker(1);
+  std::string yaml = Job("lost", 2);
+  yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 200");
+  const std::string id = Submit(yaml);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Get(id).state() != ocs::v1::JOB_STATE_RUNNING &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  workers_[1]->Signal(SIGKILL);
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(60));
+  EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
+  EXPECT_THAT(job.message(), ::testing::MatchesRegex("worker worker-.* was lost"));
+}
+
+}  // namespace
+}  // namespace ocs::testing

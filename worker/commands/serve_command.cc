@@ -1,0 +1,96 @@
+#include "worker/commands/serve_command.h"
+
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/job_spec_yaml.h"
+#include "worker/agent/agent_decision_source.h"
+#include "worker/agent/coordinator_session.h"
+#include "worker/train/collectives.h"
+#include "worker/train/torch_runtime.h"
+#include "worker/train/trainer.h"
+
+namespace ocs::worker::commands {
+namespace {
+
+// Runs one assigned rank to its end and tells the coordinator how it went.
+void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
+             const ServeOptions& options) {
+  auto fail = [&](const absl::Status& status) {
+    spdlog::error("job {} rank {}: {}", assignment.job_id, assignment.rank,
+                  std::string(status.message()));
+    session.Finished(assignment.job_id, assignment.rank, false, std::string(status.message()));
+  };
+  auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
+  if (!spec.ok()) return fail(spec.status());
+  auto collectives = train::JoinProcessGroup(
+      {assignment.master, assignment.rank, assignment.world_size, spec->resources.device});
+  if (!collectives.ok()) return fail(collectives.status());
+  train::TrainerOptions trainer_options;
+  trainer_options.spec = *spec;
+  trainer_options.output_dir = absl::StrCat(options.work_dir, "/", assignment.job_id);
+  trainer_options.quiet = true;
+  agent::AgentDecisionSource decisions(session, assignment.job_id, assignment.rank,
+                                       spec->stability.monitor_start_epoch);
+  auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
+  if (!trainer.ok()) return fail(trainer.status());
+  (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
+    if (assignment.rank == 0) {
+      spdlog::info("job {} epoch {}/{}: {} test accuracy {:.2f}%", assignment.job_id, r.epoch + 1,
+                   spec->training.epochs, common::ToString(r.phase), 100 * r.test_accuracy);
+    }
+  });
+  auto summary = (*trainer)->Run();
+  if (!summary.ok()) return fail(summary.status());
+  spdlog::info("job {} rank {} finished", assignment.job_id, assignment.rank);
+  session.Finished(assignment.job_id, assignment.rank, true, "");
+}
+
+}  // namespace
+
+CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
+  CLI::App* serve = app.add_subcommand("serve", "Join a coordinator and run the ranks it assigns");
+  serve->add_option("--coordinator", options->coordinator, "Coordinator address (host:port)")
+      ->capture_default_str();
+  serve->add_option("--host", options->host, "This worker's address, for rendezvous")
+      ->capture_default_str();
+  serve->add_option("--device", options->device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  serve->add_option("--slots", options->slots, "Ranks to run at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve->add_option("--work-dir", options->work_dir, "Checkpoints and exports, per job")
+      ->capture_default_str();
+  serve->add_option("--threads", options->threads, "Intra-op threads (0: all cores)");
+  return serve;
+}
+
+int Serve(const ServeOptions& options) {
+  train::ConfigureIntraOpThreads(options.threads);
+  auto session = agent::CoordinatorSession::Open(
+      {options.coordinator, options.host,
+       options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots});
+  if (!session.ok()) {
+    std::cerr << "error: " << session.status().message() << "\n";
+    return 1;
+  }
+  spdlog::info("worker {} joined {} with {} slot(s)", (*session)->worker_id(), options.coordinator,
+               options.slots);
+  std::vector<std::thread> ranks;
+  while (auto assignment = (*session)->NextAssignment()) {
+    spdlog::info("job {}: rank {} of {}, rendezvous {}", assignment->job_id, assignment->rank,
+                 assignment->world_size, assignment->master);
+    ranks.emplace_back([&session, a = *assignment, &options] { RunRank(**session, a, options); });
+  }
+  for (std::thread& rank : ranks) rank.join();
+  spdlog::info("the coordinator session ended");
+  return 0;
+}
+
+}  // namespace ocs::worker::commands

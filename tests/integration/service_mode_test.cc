@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -148,6 +149,30 @@ TEST_F(ServiceModeTest, ALostWorkerFailsItsJobNamingTheWorker) {
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(60));
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
   EXPECT_THAT(job.message(), ::testing::MatchesRegex("worker worker-.* was lost"));
+}
+
+TEST_F(ServiceModeTest, OcsctlSubmitFollowsTheJobToItsEnd) {
+  StartWorker(2);
+  const std::string file = dir_ + "/job.yaml";
+  std::ofstream(file) << Job("submitted", 2);
+  const CommandResult result =
+      RunCommand({OCSCTL_BIN, "submit", file, "--coordinator", address_, "--follow"},
+                 std::chrono::seconds(240));
+  EXPECT_EQ(result.exit_code, 0) << result.err << Logs();
+  EXPECT_THAT(result.out, ::testing::MatchesRegex("submitted-[a-z0-9]{5}\n(.|\n)*: succeeded\n"));
+}
+
+TEST(OcsctlSubmitTest, InvalidSpecsAndUnreachableCoordinators) {
+  const std::string file = ::testing::TempDir() + "/bad-submit.yaml";
+  std::ofstream(file) << "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: x}\nspec: {}\n";
+  CommandResult result = RunCommand({OCSCTL_BIN, "submit", file, "--coordinator", "127.0.0.1:1"});
+  EXPECT_EQ(result.exit_code, 2);  // validated locally: no server needed
+  EXPECT_THAT(result.err, ::testing::HasSubstr("spec.model: is required"));
+  result = RunCommand({OCSCTL_BIN, "submit", "examples/resnet56-cifar10.yaml", "--coordinator",
+                       absl::StrCat("127.0.0.1:", PickFreePort())},
+                      std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, ::testing::HasSubstr("cannot reach the coordinator at 127.0.0.1:"));
 }
 
 }  // namespace

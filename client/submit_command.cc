@@ -122,6 +122,8 @@ int RunSubmit(const SubmitOptions& options) {
   request.set_source(options.file);
   ocs::v1::SubmitJobResponse response;
   grpc::ClientContext context;
+  // A coordinator that is still starting gets a few seconds to come up.
+  context.set_wait_for_ready(true);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   const grpc::Status status = stub->SubmitJob(&context, request, &response);
   if (!status.ok()) return RpcError(status, coordinator);

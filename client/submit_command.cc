@@ -2,16 +2,14 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
 
 #include "client/exit_codes.h"
-#include "common/spec_error.h"
+#include "client/validate_command.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "proto/spec_validation.h"
 
@@ -94,31 +92,22 @@ CLI::App* AddSubmitCommand(CLI::App& app, SubmitOptions* options) {
 }
 
 int RunSubmit(const SubmitOptions& options) {
-  std::ifstream in(options.file, std::ios::binary);
-  if (!in) {
-    std::cerr << "error: cannot open job spec " << options.file << "\n";
+  std::string text, error;
+  if (!ReadSpecFile(options.file, &text, &error)) {
+    std::cerr << "error: " << error << "\n";
     return kExitInvalidInput;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
   // Validate locally first: the same problems the coordinator would report, without a round trip.
-  const ocs::v1::ValidateJobResponse validation = api::ValidateJobSpec(text.str(), options.file);
+  const ocs::v1::ValidateJobResponse validation = api::ValidateJobSpec(text, options.file);
   if (!validation.valid()) {
-    std::cerr << "error: invalid job spec " << options.file << ": " << validation.errors_size()
-              << (validation.errors_size() == 1 ? " problem\n" : " problems\n");
-    for (const ocs::v1::SpecError& e : validation.errors()) {
-      std::cerr << "  "
-                << common::FormatSpecError({e.field(), e.problem(), e.line(), e.column()},
-                                           options.file)
-                << "\n";
-    }
+    PrintSpecProblems(validation, options.file);
     return kExitInvalidInput;
   }
   const std::string coordinator = ResolveCoordinator(options.coordinator);
   auto stub = ocs::v1::JobService::NewStub(
       grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
   ocs::v1::SubmitJobRequest request;
-  request.set_spec_yaml(text.str());
+  request.set_spec_yaml(text);
   request.set_source(options.file);
   ocs::v1::SubmitJobResponse response;
   grpc::ClientContext context;

@@ -13,9 +13,7 @@
 #include "proto/spec_validation.h"
 
 namespace ocs::client {
-namespace {
 
-// The file's text, or an error message naming it.
 bool ReadSpecFile(const std::string& path, std::string* text, std::string* error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -33,11 +31,7 @@ bool ReadSpecFile(const std::string& path, std::string* text, std::string* error
   return true;
 }
 
-void PrintText(const ocs::v1::ValidateJobResponse& result, const std::string& source) {
-  if (result.valid()) {
-    std::cout << source << ": valid PruningJob \"" << result.job_name() << "\"\n";
-    return;
-  }
+void PrintSpecProblems(const ocs::v1::ValidateJobResponse& result, const std::string& source) {
   std::cerr << "error: invalid job spec " << source << ": " << result.errors_size()
             << (result.errors_size() == 1 ? " problem\n" : " problems\n");
   for (const ocs::v1::SpecError& e : result.errors()) {
@@ -46,8 +40,6 @@ void PrintText(const ocs::v1::ValidateJobResponse& result, const std::string& so
               << "\n";
   }
 }
-
-}  // namespace
 
 CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options) {
   CLI::App* command = app.add_subcommand(
@@ -78,8 +70,10 @@ int RunValidate(const ValidateOptions& options) {
     std::cout << json;
   } else if (options.output == "yaml" && result.valid()) {
     std::cout << result.canonical_yaml();
+  } else if (result.valid()) {
+    std::cout << options.file << ": valid PruningJob \"" << result.job_name() << "\"\n";
   } else {
-    PrintText(result, options.file);
+    PrintSpecProblems(result, options.file);
   }
   return result.valid() ? kExitOk : kExitInvalidInput;
 }

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/job_spec_yaml.h"
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
@@ -41,8 +42,11 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
     if (assignment.rank == 0) {
-      spdlog::info("job {} epoch {}/{}: {} test accuracy {:.2f}%", assignment.job_id, r.epoch + 1,
-                   spec->training.epochs, common::ToString(r.phase), 100 * r.test_accuracy);
+      spdlog::info("job {} epoch {}/{}: {} loss {:.3f} test accuracy {:.2f}% J̄ {} {:.0f} img/s",
+                   assignment.job_id, r.epoch + 1, spec->training.epochs, common::ToString(r.phase),
+                   r.train_loss, 100 * r.test_accuracy,
+                   r.j_bar ? absl::StrFormat("%.4f", *r.j_bar) : std::string("-"),
+                   r.images_per_second);
     }
   });
   auto summary = (*trainer)->Run();

@@ -16,6 +16,13 @@ const char* ToString(Phase phase) {
   return "unknown";
 }
 
+std::optional<Phase> PhaseFromString(absl::string_view text) {
+  for (Phase phase : {Phase::kDense, Phase::kSparsity, Phase::kPruned}) {
+    if (text == ToString(phase)) return phase;
+  }
+  return std::nullopt;
+}
+
 PruneDecider::PruneDecider(const StabilitySpec& stability, const RegularizationSpec& regularization)
     : stability_(stability),
       regularization_(regularization),

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/job_spec.h"
 #include "common/mask.h"
 #include "common/stability.h"
@@ -15,6 +16,8 @@ namespace ocs::common {
 
 enum class Phase { kDense, kSparsity, kPruned };
 const char* ToString(Phase phase);
+// The inverse of ToString; nullopt for any other text.
+std::optional<Phase> PhaseFromString(absl::string_view text);
 
 struct Verdict {
   enum class Kind { kContinue, kPrune };

@@ -12,18 +12,12 @@ namespace {
 
 using Stream = grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>;
 
-common::Phase PhaseFrom(const std::string& text) {
-  if (text == "pruned") return common::Phase::kPruned;
-  if (text == "sparsity") return common::Phase::kSparsity;
-  return common::Phase::kDense;
-}
-
 absl::StatusOr<common::Verdict> VerdictFrom(const ocs::v1::Verdict& in) {
   common::Verdict verdict;
   verdict.epoch = in.epoch();
   verdict.kind = in.kind() == ocs::v1::VERDICT_KIND_PRUNE ? common::Verdict::Kind::kPrune
                                                           : common::Verdict::Kind::kContinue;
-  verdict.phase = PhaseFrom(in.phase());
+  verdict.phase = common::PhaseFromString(in.phase()).value_or(common::Phase::kDense);
   verdict.lambda = in.lambda();
   if (!in.mask().empty()) {
     auto mask = common::DecodeMask(in.mask());

@@ -58,10 +58,7 @@ nlohmann::json RecordJson(const EpochRecord& r) {
 EpochRecord RecordFrom(const nlohmann::json& j) {
   EpochRecord r;
   r.epoch = j["epoch"];
-  const std::string phase = j["phase"];
-  r.phase = phase == "pruned"     ? common::Phase::kPruned
-            : phase == "sparsity" ? common::Phase::kSparsity
-                                  : common::Phase::kDense;
+  r.phase = common::PhaseFromString(j["phase"].get<std::string>()).value_or(common::Phase::kDense);
   r.train_loss = j["trainLoss"], r.train_accuracy = j["trainAccuracy"];
   r.test_loss = j["testLoss"], r.test_accuracy = j["testAccuracy"];
   r.lr = j["lr"], r.lambda = j["lambda"];

@@ -26,8 +26,12 @@ if(OCS_CUDA)
                PATH_SUFFIXES lib lib64 REQUIRED)
   message(STATUS "ocs: CUDA build, NCCL ${NCCL_LIBRARY}")
 else()
-  # Debian's libtorch-dev 1.13 is built with Gloo; its c10d headers include gloo's.
-  find_path(GLOO_INCLUDE_DIR gloo/config.h)
   message(STATUS "ocs: CPU build (LibTorch ${Torch_VERSION})")
+endif()
+# Gloo (c10d on CPU): Debian's libtorch-dev 1.13 is built with it and its c10d headers include
+# gloo's; a LibTorch without Gloo headers still builds, for GPU ranks only.
+find_path(GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
+if(NOT GLOO_INCLUDE_DIR AND NOT OCS_CUDA)
+  message(FATAL_ERROR "no gloo/config.h: the CPU build needs LibTorch's Gloo (Debian: libgloo-dev)")
 endif()
 

@@ -87,6 +87,9 @@ std::pair<CLI::App*, CLI::App*> AddRunCommands(CLI::App& app, RunOptions* option
                         "Stop (with a checkpoint) after this epoch, as an interruption would");
     command->add_flag("--no-prune", options->no_prune,
                       "Train the unpruned baseline: same schedule, no masks, no prune");
+    command->add_flag(
+        "--no-cuda-graphs", options->no_cuda_graphs,
+        "On a GPU, run every training step eagerly instead of replaying a CUDA graph");
   };
   CLI::App* run = app.add_subcommand("run", "Train one rank of a standalone pruning job");
   add_common(run);
@@ -95,6 +98,8 @@ std::pair<CLI::App*, CLI::App*> AddRunCommands(CLI::App& app, RunOptions* option
   run->add_option("--rank", options->rank, "This process's rank")->check(CLI::NonNegativeNumber);
   run->add_option("--master", options->master, "Rank 0's rendezvous address (host:port)")
       ->capture_default_str();
+  run->add_flag("--form-group", options->form_group,
+                "Form a c10d process group even for one rank (NCCL on a single GPU)");
   run->add_option("--threads", options->threads, "Intra-op threads (0: all cores)");
   run->add_flag("--quiet", options->quiet, "No per-epoch lines");
   CLI::App* launch =
@@ -124,8 +129,10 @@ int RunStandalone(const RunOptions& options) {
   spdlog::set_pattern(
       absl::StrCat("[%H:%M:%S] [%l] [", spec->metadata.name, " rank ", options.rank, "] %v"));
   train::ConfigureIntraOpThreads(options.threads);
-  auto collectives = train::JoinProcessGroup(
-      {options.master, options.rank, options.world_size, spec->resources.device});
+  train::Rendezvous rendezvous{options.master, options.rank, options.world_size,
+                               spec->resources.device};
+  rendezvous.form_group_alone = options.form_group;
+  auto collectives = train::JoinProcessGroup(rendezvous);
   if (!collectives.ok()) {
     std::cerr << "error: " << collectives.status().message() << "\n";
     return ExitCodeFor(collectives.status());
@@ -136,6 +143,7 @@ int RunStandalone(const RunOptions& options) {
   trainer_options.resume = options.resume;
   trainer_options.stop_after_epoch = options.stop_after_epoch;
   trainer_options.dense_only = options.no_prune;
+  trainer_options.cuda_graphs = !options.no_cuda_graphs;
   trainer_options.quiet = options.quiet || options.rank != 0;
   trainer_options.progress_bar = options.rank == 0 && isatty(STDERR_FILENO);
   auto trainer = train::Trainer::Create(trainer_options, **collectives);
@@ -177,6 +185,7 @@ int LaunchLocalRanks(const RunOptions& options, const std::string& self) {
     if (!options.output.empty()) args.insert(args.end(), {"--output", options.output});
     if (options.resume) args.push_back("--resume");
     if (options.no_prune) args.push_back("--no-prune");
+    if (options.no_cuda_graphs) args.push_back("--no-cuda-graphs");
     if (options.stop_after_epoch >= 0) {
       args.insert(args.end(), {"--stop-after-epoch", std::to_string(options.stop_after_epoch)});
     }

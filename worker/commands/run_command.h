@@ -20,8 +20,10 @@ struct RunOptions {
   int threads = 0;  // intra-op threads; 0: all cores (divided among local ranks by launch)
   int stop_after_epoch = -1;
   bool quiet = false;
-  bool no_prune = false;  // the unpruned baseline of the same job
-  int nproc = 2;          // launch only
+  bool no_prune = false;        // the unpruned baseline of the same job
+  bool no_cuda_graphs = false;  // eager training steps on a GPU (for comparisons)
+  bool form_group = false;      // a process group even for one rank (NCCL on a single GPU)
+  int nproc = 2;                // launch only
 };
 
 std::pair<CLI::App*, CLI::App*> AddRunCommands(CLI::App& app, RunOptions* options);

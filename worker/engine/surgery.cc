@@ -1,11 +1,11 @@
 #include "worker/engine/surgery.h"
 
 #include <ATen/ATen.h>
-#include <c10/util/string_utils.h>
 #include <torch/optim/optimizer.h>
 #include <torch/optim/sgd.h>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/optimizer_state.h"
 
 namespace ocs::worker::engine {
 namespace {
@@ -68,7 +68,7 @@ StateCarrier CarryOptimizerState(torch::optim::Optimizer& optimizer) {
   return [&optimizer](const at::Tensor& parameter, const TensorSelector& select) {
     // LibTorch keys optimizer state by the parameter's TensorImpl, which set_data() keeps.
     auto& state = optimizer.state();
-    const auto it = state.find(c10::guts::to_string(parameter.unsafeGetTensorImpl()));
+    const auto it = state.find(OptimizerStateKey(parameter));
     if (it == state.end()) return;
     if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
       if (sgd->momentum_buffer().defined()) sgd->momentum_buffer(select(sgd->momentum_buffer()));

@@ -1,13 +1,15 @@
 // One epoch of batches for one rank: like PyTorch's DistributedSampler, every rank shuffles the
 // split with the same (seed, epoch) permutation and takes a disjoint strided shard, so together
-// the ranks see each example at most once per epoch; batches are then sliced from the in-memory
-// uint8 tensor and preprocessed as whole-batch tensor ops (on the training device).
+// the ranks see each example at most once per epoch; batches are then gathered from the uint8
+// split (resident on the training device) and preprocessed as whole-batch tensor ops there.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <ATen/Tensor.h>
+#include <ATen/core/Generator.h>
 #include <c10/core/Device.h>
 
 #include "worker/train/dataset.h"
@@ -28,7 +30,9 @@ class EpochBatches {
 
   int64_t size() const { return batches_; }
   int64_t examples() const { return static_cast<int64_t>(indices_.size()); }
-  // Images (uint8, on the CPU) and labels of batch `i`.
+  // Batch `i`'s first position in this rank's shard and its number of examples.
+  std::pair<int64_t, int64_t> Range(int64_t i) const;
+  // Images (uint8) and labels of batch `i`, on the device the split lives on.
   std::pair<at::Tensor, at::Tensor> Batch(int64_t i) const;
 
  private:
@@ -36,11 +40,32 @@ class EpochBatches {
   int64_t local_batch_;
   int64_t batches_;
   std::vector<int64_t> indices_;  // this rank's shard, in order
+  at::Tensor index_;              // the same, on the split's device: no copy per step
 };
 
-// uint8 [B, C, H, W] -> normalised float on `device`; with `augment`, a random crop with 4 pixels
-// of zero padding and a random horizontal flip per image, all as batched ops.
-at::Tensor Preprocess(const at::Tensor& images, const Normalization& normalization, bool augment,
-                      at::Generator& generator, c10::Device device);
+// Random crop offsets (in [0, 2·padding]) and horizontal flips, one entry per image, on the
+// training device.
+struct Augmentation {
+  at::Tensor dy, dx, flip;
+  Augmentation Slice(int64_t begin, int64_t count) const;
+};
+
+// Draws the augmentation of every batch of an epoch at once, batch after batch, from `generator`
+// on the CPU (a run's random stream does not depend on the device), and moves it to `device` in
+// one copy: no host work or transfer per step.
+Augmentation DrawAugmentation(const EpochBatches& batches, at::Generator& generator,
+                              c10::Device device);
+
+// uint8 [B, C, H, W] -> normalised float on the training device; with an augmentation, a crop
+// with 4 pixels of zero padding and a flip per image, all as batched ops. NHWC on GPUs.
+class Preprocessor {
+ public:
+  Preprocessor(const Normalization& normalization, c10::Device device);
+  at::Tensor operator()(const at::Tensor& images, const Augmentation* augmentation) const;
+
+ private:
+  c10::Device device_;
+  at::Tensor mean_, std_;  // [1, C, 1, 1] on the device
+};
 
 }  // namespace ocs::worker::train

@@ -1,11 +1,14 @@
 #include "worker/train/collectives.h"
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef OCS_CUDA
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+#ifdef USE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +16,13 @@
 
 namespace ocs::worker::train {
 namespace {
+
+// Since LibTorch 2.0 Gloo and NCCL are c10d backends of a ProcessGroup; before, each was one.
+#if TORCH_VERSION_MAJOR >= 2
+using ProcessGroupBackend = c10d::Backend;
+#else
+using ProcessGroupBackend = c10d::ProcessGroup;
+#endif
 
 class SingleProcessCollectives final : public Collectives {
  public:
@@ -26,7 +36,7 @@ class SingleProcessCollectives final : public Collectives {
 class ProcessGroupCollectives final : public Collectives {
  public:
   ProcessGroupCollectives(c10::intrusive_ptr<c10d::Store> store,
-                          c10::intrusive_ptr<c10d::ProcessGroup> group)
+                          c10::intrusive_ptr<ProcessGroupBackend> group)
       : store_(std::move(store)), group_(std::move(group)) {}
 
   int rank() const override { return group_->getRank(); }
@@ -63,7 +73,7 @@ class ProcessGroupCollectives final : public Collectives {
   }
 
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<ProcessGroupBackend> group_;
 };
 
 }  // namespace
@@ -73,7 +83,7 @@ std::unique_ptr<Collectives> SingleProcess() {
 }
 
 absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& r) {
-  if (r.world_size == 1) return SingleProcess();
+  if (r.world_size == 1 && !r.form_group_alone) return SingleProcess();
   const std::vector<std::string> parts = absl::StrSplit(r.master, absl::MaxSplits(':', 1));
   int port = 0;
   if (parts.size() != 2 || parts[0].empty() || !absl::SimpleAtoi(parts[1], &port) || port < 1 ||
@@ -93,7 +103,7 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
     options.waitWorkers = true;
     options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(r.timeout);
     auto store = c10::make_intrusive<c10d::TCPStore>(parts[0], options);
-    c10::intrusive_ptr<c10d::ProcessGroup> group;
+    c10::intrusive_ptr<ProcessGroupBackend> group;
     if (r.device == common::Device::kCuda) {
 #ifdef OCS_CUDA
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
@@ -102,10 +112,15 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
       return absl::FailedPreconditionError("this worker was built without CUDA (OCS_CUDA=OFF)");
 #endif
     } else {
+#ifdef USE_C10D_GLOO
       auto gloo = c10d::ProcessGroupGloo::Options::create();
       gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(parts[0]));
       gloo->timeout = options.timeout;
       group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r.rank, r.world_size, gloo);
+#else
+      return absl::FailedPreconditionError(
+          "this worker's LibTorch has no Gloo: CPU ranks need a build against one with it");
+#endif
     }
     return std::make_unique<ProcessGroupCollectives>(store, group);
   } catch (const std::exception& e) {

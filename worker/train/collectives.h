@@ -35,6 +35,9 @@ struct Rendezvous {
   int world_size = 1;
   common::Device device = common::Device::kCpu;
   std::chrono::seconds timeout{300};
+  // A world of one normally needs no process group; set to form one anyway (the NCCL path on a
+  // single GPU, which can host only one NCCL rank).
+  bool form_group_alone = false;
 };
 
 // Joins (rank 0: hosts) the store and forms the process group. Unavailable when the peers do not

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/optim/sgd.h>
+#include <torch/version.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/lr_schedule.h"
@@ -22,7 +23,9 @@
 #include "worker/engine/regularization.h"
 #include "worker/engine/surgery.h"
 #include "worker/train/batches.h"
+#include "worker/train/captured_step.h"
 #include "worker/train/progress.h"
+#include "worker/train/sgd_step.h"
 #include "worker/train/trainer_state.h"
 
 namespace ocs::worker::train {
@@ -37,28 +40,44 @@ double Since(Clock::time_point start) {
 // re-estimate BatchNorm statistics.
 constexpr int kCompensationBatches = 8;
 constexpr int kReestimationBatches = 50;
+// Eager steps before a CUDA graph is recorded (cuDNN's autotuning runs in the first).
+constexpr int kCaptureWarmup = 3;
 
-// bf16 autocast around the forward pass when the job asks for it.
+// bf16 autocast around the forward pass when the job asks for it. The cast-weight cache stays off
+// while a CUDA graph is recorded: casts cached outside the graph would not be replayed in it.
 class AutocastScope {
  public:
-  AutocastScope(bool enabled, c10::Device device) : enabled_(enabled), cuda_(device.is_cuda()) {
+  AutocastScope(bool enabled, c10::Device device, bool cache)
+      : enabled_(enabled), type_(device.type()) {
     if (!enabled_) return;
-    if (cuda_) {
+    at::autocast::set_autocast_cache_enabled(cache);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
+#else
+    if (type_ == c10::kCUDA) {
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
       at::autocast::set_enabled(true);
     } else {
       at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
       at::autocast::set_cpu_enabled(true);
     }
+#endif
   }
   ~AutocastScope() {
     if (!enabled_) return;
-    cuda_ ? at::autocast::set_enabled(false) : at::autocast::set_cpu_enabled(false);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, false);
+#else
+    type_ == c10::kCUDA ? at::autocast::set_enabled(false) : at::autocast::set_cpu_enabled(false);
+#endif
     at::autocast::clear_cache();
+    at::autocast::set_autocast_cache_enabled(true);
   }
 
  private:
-  bool enabled_, cuda_;
+  bool enabled_;
+  c10::DeviceType type_;
 };
 
 }  // namespace
@@ -88,6 +107,24 @@ const engine::NetworkModel& Trainer::model() const { return *state_->model; }
 Trainer::State::State(TrainerOptions options_in, Collectives& collectives_in)
     : options(std::move(options_in)), collectives(collectives_in), averager(collectives_in) {}
 
+DeviceTotals::DeviceTotals(c10::Device device)
+    : loss_(at::zeros({}, at::TensorOptions(device).dtype(at::kDouble))),
+      correct_(at::zeros({}, at::TensorOptions(device).dtype(at::kDouble))) {}
+
+void DeviceTotals::Zero() {
+  loss_.zero_();
+  correct_.zero_();
+}
+
+void DeviceTotals::Add(const at::Tensor& loss_sum, const at::Tensor& correct) {
+  loss_.add_(loss_sum);
+  correct_.add_(correct);
+}
+
+Totals DeviceTotals::Read(double count) const {
+  return {loss_.item<double>(), correct_.item<double>(), count};
+}
+
 Trainer::State::~State() = default;
 
 absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
@@ -104,7 +141,15 @@ absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
   auto loaded = LoadDataset(spec.data, spec.model);
   if (!loaded.ok()) return loaded.status();
   data = *std::move(loaded);
+  // The splits live on the training device: batches are gathered there, no copy per step.
+  for (ImageSet* set : {&data.train, &data.test}) {
+    set->images = set->images.to(device);
+    set->labels = set->labels.to(device);
+  }
   normalization = {data.mean, data.std};
+  preprocess = std::make_unique<Preprocessor>(normalization, device);
+  train_sums = DeviceTotals(device);
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // shapes are fixed
   steps_per_epoch = data.train.size() / world / local_batch;
   if (steps_per_epoch < 1) {
     return absl::InvalidArgumentError(
@@ -259,12 +304,14 @@ absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
   if (!verdict.ok()) return verdict.status();
   record->phase = verdict->phase;
   if (verdict->point) record->j = verdict->point->j, record->j_bar = verdict->point->j_bar;
+  if (regularizer && GroupLasso()) DropCapturedStep();
   regularizer.reset();
   lambda = 0;
   if (verdict->kind == common::Verdict::Kind::kPrune) return Prune(epoch, *verdict->mask);
   if (verdict->lambda > 0 && verdict->mask) {
     lambda = verdict->lambda;
     regularizer = std::make_unique<engine::ChannelRegularizer>(*model, *groups, *verdict->mask);
+    if (GroupLasso()) DropCapturedStep();
   }
   record->lambda = lambda;
   return absl::OkStatus();
@@ -304,19 +351,21 @@ void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
   model->train();
   EpochBatches batches(data.train, local_batch, collectives.rank(), collectives.world_size(),
                        training.seed, epoch, /*shuffle=*/true);
-  at::Generator augment = at::detail::createCPUGenerator(
+  at::Generator generator = at::detail::createCPUGenerator(
       training.seed * 7919 + static_cast<uint64_t>(epoch) * 104729 + collectives.rank());
-  const bool group_lasso =
-      options.spec.regularization.mode == common::RegularizationMode::kGroupLasso;
+  const bool augment = options.spec.data.augment;
+  const Augmentation draws =
+      augment ? DrawAugmentation(batches, generator, device) : Augmentation{};
   ProgressBar bar(options.progress_bar && collectives.rank() == 0);
-  Totals totals;
+  train_sums.Zero();
+  double examples = 0;
   const auto epoch_start = Clock::now();
   for (int64_t i = 0; i < batches.size(); ++i) {
     auto t = Clock::now();
     auto [images, labels] = batches.Batch(i);
-    const at::Tensor x =
-        Preprocess(images, normalization, options.spec.data.augment, augment, device);
-    const at::Tensor y = labels.to(device);
+    const auto [begin, count] = batches.Range(i);
+    const Augmentation crops = augment ? draws.Slice(begin, count) : Augmentation{};
+    const at::Tensor x = (*preprocess)(images, augment ? &crops : nullptr);
     record->timings.data_s += Since(t);
 
     t = Clock::now();
@@ -325,15 +374,7 @@ void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
     for (auto& group : optimizer->param_groups()) {
       static_cast<torch::optim::SGDOptions&>(group.options()).lr(record->lr);
     }
-    optimizer->zero_grad();
-    at::Tensor logits;
-    {
-      AutocastScope autocast(training.precision == common::Precision::kBf16, device);
-      logits = model->forward(x);
-    }
-    const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
-    loss.backward();
-    if (regularizer && group_lasso) regularizer->AddGroupLassoGradient(lambda);
+    ForwardBackward(x, labels);
     record->timings.compute_s += Since(t);
 
     t = Clock::now();
@@ -341,21 +382,79 @@ void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
     record->timings.allreduce_s += Since(t);
 
     t = Clock::now();
-    optimizer->step();
-    if (regularizer && !group_lasso) regularizer->ShrinkDecoupled(lambda, record->lr);
-    totals.loss += loss.item<double>() * y.size(0);
-    totals.correct += logits.argmax(1).eq(y).sum().item<double>();
-    totals.count += y.size(0);
+    MultiTensorSgdStep(*optimizer, record->lr);
+    if (regularizer && !GroupLasso()) regularizer->ShrinkDecoupled(lambda, record->lr);
     record->timings.compute_s += Since(t);
+    examples += count;
     ++iteration;
     bar.Update(i + 1, batches.size());
   }
   bar.Clear();
+  const Totals totals =
+      AllRanks(train_sums.Read(examples));  // waits for the device to finish the epoch
   const double seconds = Since(epoch_start);
-  totals = AllRanks(totals);
   record->train_loss = totals.loss / totals.count;
   record->train_accuracy = totals.correct / totals.count;
   record->images_per_second = totals.count / seconds;
+}
+
+bool Trainer::State::GroupLasso() const {
+  return options.spec.regularization.mode == common::RegularizationMode::kGroupLasso;
+}
+
+// Forward, loss, backward and the group-lasso gradient of one batch; the loss and the correct
+// predictions are added to `sums` on the device (reading them per step would stall the GPU).
+void Trainer::State::StepBody(const at::Tensor& x, const at::Tensor& y, bool capturing) {
+  at::Tensor logits;
+  {
+    AutocastScope autocast(options.spec.training.precision == common::Precision::kBf16, device,
+                           /*cache=*/!capturing);
+    logits = model->forward(x);
+  }
+  const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
+  loss.backward();
+  if (regularizer && GroupLasso()) regularizer->AddGroupLassoGradient(lambda);
+  at::NoGradGuard no_grad;
+  train_sums.Add(loss.detach() * y.size(0), logits.argmax(1).eq(y).sum());
+}
+
+void Trainer::State::ForwardBackward(const at::Tensor& x, const at::Tensor& y) {
+  if (device.is_cuda() && options.cuda_graphs && !graphs_failed && !captured) CaptureStep(x, y);
+  if (captured) {
+    captured->Replay(x, y);
+    return;
+  }
+  ClearGradients(model->parameters());
+  StepBody(x, y, /*capturing=*/false);
+}
+
+void Trainer::State::CaptureStep(const at::Tensor& x, const at::Tensor& y) {
+  // The warm-up steps must leave no trace: BatchNorm statistics and totals are restored after.
+  std::vector<at::Tensor> saved;
+  for (const at::Tensor& buffer : model->buffers()) saved.push_back(buffer.clone());
+  auto step = CapturedStep::Capture(
+      [&](const at::Tensor& images, const at::Tensor& labels) {
+        StepBody(images, labels, /*capturing=*/true);
+      },
+      x, y, kCaptureWarmup, [&] { ClearGradients(model->parameters()); });
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> buffers = model->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+  train_sums.Zero();  // captures happen at an epoch's first step, before anything was added
+  if (!step.ok()) {
+    graphs_failed = true;
+    spdlog::warn("{}; training continues with eager steps", std::string(step.status().message()));
+    ClearGradients(model->parameters());
+    return;
+  }
+  captured = *std::move(step);
+  ++summary.cuda_graph_captures;
+}
+
+void Trainer::State::DropCapturedStep() {
+  if (!captured) return;
+  captured.reset();
+  ClearGradients(model->parameters());  // they lived in the graph's memory
 }
 
 Totals Trainer::State::Evaluate() {
@@ -364,36 +463,39 @@ Totals Trainer::State::Evaluate() {
   at::NoGradGuard no_grad;
   EpochBatches batches(data.test, 2 * local_batch, collectives.rank(), collectives.world_size(), 0,
                        0, /*shuffle=*/false);
-  at::Generator unused = at::detail::createCPUGenerator(0);
-  Totals totals;
+  DeviceTotals sums(device);
+  double examples = 0;
   for (int64_t i = 0; i < batches.size(); ++i) {
     auto [images, labels] = batches.Batch(i);
-    const at::Tensor x = Preprocess(images, normalization, false, unused, device);
-    const at::Tensor y = labels.to(device);
+    const at::Tensor x = (*preprocess)(images, nullptr);
     at::Tensor logits;
     {
-      AutocastScope autocast(options.spec.training.precision == common::Precision::kBf16, device);
+      AutocastScope autocast(options.spec.training.precision == common::Precision::kBf16, device,
+                             /*cache=*/true);
       logits = model->forward(x);
     }
     logits = logits.to(at::kFloat);
-    totals.loss += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    totals.correct += logits.argmax(1).eq(y).sum().item<double>();
-    totals.count += y.size(0);
+    sums.Add(at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum),
+             logits.argmax(1).eq(labels).sum());
+    examples += labels.size(0);
   }
   model->train(was_training);
-  return AllRanks(totals);
+  return AllRanks(sums.Read(examples));
 }
 
 absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
+  DropCapturedStep();  // the surgery replaces the tensors the graph reads and writes
   const Totals before = Evaluate();
   summary.accuracy_before_prune = before.correct / before.count;
   // Training batches without augmentation for the fold, with it for the statistics.
   EpochBatches batches(data.train, local_batch, collectives.rank(), collectives.world_size(),
                        options.spec.training.seed, epoch, /*shuffle=*/true);
   at::Generator generator = at::detail::createCPUGenerator(options.spec.training.seed + epoch);
+  const Augmentation draws = DrawAugmentation(batches, generator, device);
   auto batch = [&](int k, bool augment) {
-    return Preprocess(batches.Batch(k % batches.size()).first, normalization, augment, generator,
-                      device);
+    const int64_t i = k % batches.size();
+    const Augmentation crops = draws.Slice(batches.Range(i).first, batches.Range(i).second);
+    return (*preprocess)(batches.Batch(i).first, augment ? &crops : nullptr);
   };
   const engine::Compensation compensation = engine::MeasureCompensation(
       *model, *groups, mask, kCompensationBatches, [&](int k) { return batch(k, false); });

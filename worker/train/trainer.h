@@ -30,6 +30,7 @@ struct TrainerOptions {
   bool progress_bar = false;  // redraw a bar within the epoch (a terminal is attached)
   bool quiet = false;         // no per-epoch lines
   bool dense_only = false;    // the unpruned baseline: same schedule, no masks, no prune
+  bool cuda_graphs = true;    // on a GPU, replay the training step as a CUDA graph
 };
 
 struct EpochTimings {
@@ -53,7 +54,8 @@ struct RunSummary {
   std::optional<double> accuracy_before_prune, accuracy_after_prune;
   double final_accuracy = 0;
   double wall_seconds = 0;
-  bool finished = false;  // false when stopped early by stop_after_epoch
+  bool finished = false;        // false when stopped early by stop_after_epoch
+  int cuda_graph_captures = 0;  // training-step graphs recorded (GPU only)
   std::vector<EpochRecord> epochs;
 };
 

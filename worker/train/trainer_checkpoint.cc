@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "worker/engine/optimizer_state.h"
 #include "worker/engine/surgery.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/trainer_state.h"
@@ -95,7 +96,7 @@ absl::Status Trainer::State::SaveCheckpoint() {
   for (const auto& item : model->named_parameters()) {
     checkpoint.tensors.emplace("param/" + item.key(), item.value());
     auto& state = optimizer->state();
-    const auto it = state.find(c10::guts::to_string(item.value().unsafeGetTensorImpl()));
+    const auto it = state.find(engine::OptimizerStateKey(item.value()));
     if (it == state.end()) continue;
     const auto& sgd = static_cast<const torch::optim::SGDParamState&>(*it->second);
     if (sgd.momentum_buffer().defined()) {
@@ -181,7 +182,7 @@ void Trainer::State::RestoreMomentum() {
     if (it == resumed_momentum.end()) continue;
     auto state = std::make_unique<torch::optim::SGDParamState>();
     state->momentum_buffer(it->second.to(device));
-    optimizer->state()[c10::guts::to_string(item.value().unsafeGetTensorImpl())] = std::move(state);
+    optimizer->state()[engine::OptimizerStateKey(item.value())] = std::move(state);
   }
   resumed_momentum.clear();
 }
@@ -194,6 +195,8 @@ std::string Trainer::State::ReportJson(const std::string& prune_report) const {
   report["accuracyBeforePrune"] = Optional(summary.accuracy_before_prune);
   report["accuracyAfterPrune"] = Optional(summary.accuracy_after_prune);
   report["finalAccuracy"] = summary.epochs.empty() ? 0.0 : summary.epochs.back().test_accuracy;
+  report["device"] = common::ToString(options.spec.resources.device);
+  report["cudaGraphCaptures"] = summary.cuda_graph_captures;
   report["epochs"] = nlohmann::json::array();
   for (const EpochRecord& record : summary.epochs) report["epochs"].push_back(RecordJson(record));
   return report.dump(2);

@@ -17,6 +17,7 @@
 #include "worker/engine/network_model.h"
 #include "worker/engine/regularization.h"
 #include "worker/train/batches.h"
+#include "worker/train/captured_step.h"
 #include "worker/train/collectives.h"
 #include "worker/train/dataset.h"
 #include "worker/train/decision_source.h"
@@ -26,6 +27,19 @@ namespace ocs::worker::train {
 
 struct Totals {
   double loss = 0, correct = 0, count = 0;
+};
+
+// The loss and correct-prediction sums of an epoch, kept on the training device and read once at
+// its end: reading them per step would make the host wait for the GPU every step.
+class DeviceTotals {
+ public:
+  explicit DeviceTotals(c10::Device device);
+  void Zero();
+  void Add(const at::Tensor& loss_sum, const at::Tensor& correct);
+  Totals Read(double count) const;
+
+ private:
+  at::Tensor loss_, correct_;  // float64 scalars
 };
 
 struct Trainer::State {
@@ -45,6 +59,11 @@ struct Trainer::State {
   absl::Status Boundary(int epoch, EpochRecord* record);
   absl::StatusOr<common::Mask> ComputeMask();
   void TrainEpoch(int epoch, EpochRecord* record);
+  bool GroupLasso() const;
+  void ForwardBackward(const at::Tensor& x, const at::Tensor& y);
+  void StepBody(const at::Tensor& x, const at::Tensor& y, bool capturing);
+  void CaptureStep(const at::Tensor& x, const at::Tensor& y);
+  void DropCapturedStep();
   Totals Evaluate();
   absl::Status Prune(int epoch, const common::Mask& mask);
   absl::Status Export();
@@ -60,8 +79,9 @@ struct Trainer::State {
   GradientAverager averager;
   c10::Device device = c10::Device(c10::kCPU);
 
-  Dataset data;
+  Dataset data;  // on the training device
   Normalization normalization;
+  std::unique_ptr<Preprocessor> preprocess;
   int64_t local_batch = 0;
   int64_t steps_per_epoch = 0;
   int64_t total_iterations = 0;
@@ -72,6 +92,9 @@ struct Trainer::State {
   std::unique_ptr<torch::optim::SGD> optimizer;
   std::unique_ptr<engine::ChannelRegularizer> regularizer;  // while sparsity training runs
   double lambda = 0;
+  std::unique_ptr<CapturedStep> captured;  // the CUDA graph of the step, while valid
+  bool graphs_failed = false;              // a capture failed: eager steps from then on
+  DeviceTotals train_sums{c10::Device(c10::kCPU)};
 
   std::unique_ptr<common::PruneDecider> decider;
   std::unique_ptr<DecisionSource> own_decisions;  // standalone or dense-only

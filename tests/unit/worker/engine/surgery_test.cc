@@ -15,6 +15,7 @@
 #include "worker/engine/flops_target_search.h"
 #include "worker/engine/group_saliency.h"
 #include "worker/engine/model_zoo.h"
+#include "worker/engine/optimizer_state.h"
 
 namespace ocs::worker::engine {
 namespace {
@@ -144,7 +145,7 @@ TEST(SurgeryTest, CarriesMomentumBuffersAndKeepsTraining) {
   const int conv_a = *network.FindLayer("stage_1.0.conv_a");
   const at::Tensor& weight = model.tensors(conv_a).weight;
   auto buffer_of = [&](const at::Tensor& p) {
-    auto& state = sgd.state().at(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    auto& state = sgd.state().at(OptimizerStateKey(p));
     return static_cast<torch::optim::SGDParamState&>(*state).momentum_buffer();
   };
   const at::Tensor buffer_before = buffer_of(weight).clone();

@@ -51,13 +51,21 @@ TEST(EpochBatchesTest, EvaluationCoversEveryExampleOnce) {
   EXPECT_EQ(seen.size(), 103u);
 }
 
+// The augmentation of one batch of `n` images, drawn as an epoch's would be.
+Augmentation Draw(int64_t n, uint64_t seed) {
+  const ImageSet set = Numbered(n);
+  EpochBatches batches(set, n, 0, 1, seed, 0, true);
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  return DrawAugmentation(batches, generator, at::kCPU);
+}
+
 TEST(PreprocessTest, NormalisesAndAugmentsAsBatchedOps) {
-  at::Generator generator = at::detail::createCPUGenerator(1);
   const at::Tensor images = at::full({64, 1, 8, 8}, 255, at::kByte);
-  const Normalization norm{{0.5f}, {0.25f}};
-  const at::Tensor plain = Preprocess(images, norm, false, generator, at::kCPU);
+  const Preprocessor preprocess({{0.5f}, {0.25f}}, at::kCPU);
+  const at::Tensor plain = preprocess(images, nullptr);
   EXPECT_TRUE(at::allclose(plain, at::full({64, 1, 8, 8}, 2.0)));  // (1 − 0.5) / 0.25
-  const at::Tensor augmented = Preprocess(images, norm, true, generator, at::kCPU);
+  const Augmentation crops = Draw(64, 1);
+  const at::Tensor augmented = preprocess(images, &crops);
   EXPECT_EQ(augmented.sizes(), plain.sizes());
   // Crops shifted into the zero padding show (0 − 0.5)/0.25 = −2 at a border: all but the
   // 1-in-81 crops that land exactly in the middle.
@@ -69,10 +77,10 @@ TEST(PreprocessTest, NormalisesAndAugmentsAsBatchedOps) {
 TEST(PreprocessTest, CropAndFlipMoveThePixels) {
   // One image with a single bright pixel; every crop/flip keeps it inside or loses it to padding,
   // but never changes its value.
-  at::Generator generator = at::detail::createCPUGenerator(3);
   at::Tensor images = at::zeros({32, 1, 8, 8}, at::kByte);
   images.select(2, 3).select(2, 4).fill_(255);
-  const at::Tensor out = Preprocess(images, {{0.0f}, {1.0f}}, true, generator, at::kCPU);
+  const Augmentation crops = Draw(32, 3);
+  const at::Tensor out = Preprocessor({{0.0f}, {1.0f}}, at::kCPU)(images, &crops);
   const at::Tensor bright = out.eq(1.0).sum({1, 2, 3});
   EXPECT_TRUE(bright.le(1).all().item<bool>());
   EXPECT_GT(bright.sum().item<int64_t>(), 16);

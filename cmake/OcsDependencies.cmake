@@ -29,9 +29,9 @@ else()
   message(STATUS "ocs: CPU build (LibTorch ${Torch_VERSION})")
 endif()
 # Gloo (c10d on CPU): Debian's libtorch-dev 1.13 is built with it and its c10d headers include
-# gloo's; a LibTorch without Gloo headers still builds, for GPU ranks only.
-find_path(GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
+# gloo's; PyTorch's wheels ship without Gloo's headers, and such a build serves GPU ranks only.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h HINTS ${TORCH_INCLUDE_DIRS})
 if(NOT GLOO_INCLUDE_DIR AND NOT OCS_CUDA)
-  message(FATAL_ERROR "no gloo/config.h: the CPU build needs LibTorch's Gloo (Debian: libgloo-dev)")
+  message(FATAL_ERROR "no gloo/algorithm.h: the CPU build needs Gloo's headers (Debian: libgloo-dev)")
 endif()
 

@@ -18,7 +18,9 @@ function(ocs_uses_torch target)
     target_link_libraries(${target} PUBLIC ${NCCL_LIBRARY})
   endif()
   if(GLOO_INCLUDE_DIR)
-    target_compile_definitions(${target} PUBLIC USE_C10D_GLOO)
+    # OCS_WITH_GLOO, not USE_C10D_GLOO: LibTorch 2.x defines the latter whether or not it ships
+    # Gloo's headers.
+    target_compile_definitions(${target} PUBLIC USE_C10D_GLOO OCS_WITH_GLOO)
     target_include_directories(${target} SYSTEM PRIVATE ${GLOO_INCLUDE_DIR})
   endif()
 endfunction()

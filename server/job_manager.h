@@ -2,6 +2,7 @@
 // The gRPC JobService is a thin adapter over it; everything here speaks absl::Status.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 

@@ -2,6 +2,8 @@
 // can give way to a server database later; tests use a SQLite file in a temporary folder.
 #pragma once
 
+#include <cstdint>
+
 #include "absl/status/statusor.h"
 #include "server/job_record.h"
 

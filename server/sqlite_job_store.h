@@ -2,6 +2,7 @@
 // write rate is a few rows per epoch boundary).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>

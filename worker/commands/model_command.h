@@ -5,6 +5,7 @@
 // 1 otherwise (e.g. an unreachable target).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -12,12 +12,12 @@
 #include <iostream>
 #include <thread>
 
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/cli_parse.h"
 #include "common/job_spec_yaml.h"
+#include "common/log.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -126,7 +126,7 @@ int RunStandalone(const RunOptions& options) {
     std::cerr << "error: cannot create " << output << ": " << ec.message() << "\n";
     return kExitFailure;
   }
-  spdlog::set_pattern(
+  common::SetLogPattern(
       absl::StrCat("[%H:%M:%S] [%l] [", spec->metadata.name, " rank ", options.rank, "] %v"));
   train::ConfigureIntraOpThreads(options.threads);
   train::Rendezvous rendezvous{options.master, options.rank, options.world_size,

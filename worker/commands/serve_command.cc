@@ -4,12 +4,12 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/job_spec_yaml.h"
+#include "common/log.h"
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
 #include "worker/train/collectives.h"
@@ -23,8 +23,8 @@ namespace {
 void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
              const ServeOptions& options) {
   auto fail = [&](const absl::Status& status) {
-    spdlog::error("job {} rank {}: {}", assignment.job_id, assignment.rank,
-                  std::string(status.message()));
+    common::LogError(
+        absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
     session.Finished(assignment.job_id, assignment.rank, false, std::string(status.message()));
   };
   auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
@@ -42,16 +42,16 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
     if (assignment.rank == 0) {
-      spdlog::info("job {} epoch {}/{}: {} loss {:.3f} test accuracy {:.2f}% J̄ {} {:.0f} img/s",
-                   assignment.job_id, r.epoch + 1, spec->training.epochs, common::ToString(r.phase),
-                   r.train_loss, 100 * r.test_accuracy,
-                   r.j_bar ? absl::StrFormat("%.4f", *r.j_bar) : std::string("-"),
-                   r.images_per_second);
+      common::LogInfo(absl::StrFormat(
+          "job %s epoch %d/%d: %s loss %.3f test accuracy %.2f%% J̄ %s %.0f img/s",
+          assignment.job_id, r.epoch + 1, spec->training.epochs, common::ToString(r.phase),
+          r.train_loss, 100 * r.test_accuracy,
+          r.j_bar ? absl::StrFormat("%.4f", *r.j_bar) : std::string("-"), r.images_per_second));
     }
   });
   auto summary = (*trainer)->Run();
   if (!summary.ok()) return fail(summary.status());
-  spdlog::info("job {} rank {} finished", assignment.job_id, assignment.rank);
+  common::LogInfo(absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, " finished"));
   session.Finished(assignment.job_id, assignment.rank, true, "");
 }
 
@@ -84,16 +84,16 @@ int Serve(const ServeOptions& options) {
     std::cerr << "error: " << session.status().message() << "\n";
     return 1;
   }
-  spdlog::info("worker {} joined {} with {} slot(s)", (*session)->worker_id(), options.coordinator,
-               options.slots);
+  common::LogInfo(absl::StrCat("worker ", (*session)->worker_id(), " joined ", options.coordinator,
+                               " with ", options.slots, " slot(s)"));
   std::vector<std::thread> ranks;
   while (auto assignment = (*session)->NextAssignment()) {
-    spdlog::info("job {}: rank {} of {}, rendezvous {}", assignment->job_id, assignment->rank,
-                 assignment->world_size, assignment->master);
+    common::LogInfo(absl::StrCat("job ", assignment->job_id, ": rank ", assignment->rank, " of ",
+                                 assignment->world_size, ", rendezvous ", assignment->master));
     ranks.emplace_back([&session, a = *assignment, &options] { RunRank(**session, a, options); });
   }
   for (std::thread& rank : ranks) rank.join();
-  spdlog::info("the coordinator session ended");
+  common::LogInfo("the coordinator session ended");
   return 0;
 }
 

@@ -9,6 +9,7 @@
 // channel into a block); an addition unions its operands' spaces. The union classes are the groups.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -7,6 +7,7 @@
 // milliseconds and can run every epoch.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -8,6 +8,7 @@
 //     ‖W_c‖₂ taken over all coupled weights of channel c.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include <ATen/Tensor.h>

@@ -6,7 +6,7 @@
 #ifdef OCS_CUDA
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-#ifdef USE_C10D_GLOO
+#ifdef OCS_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 
@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
       return absl::FailedPreconditionError("this worker was built without CUDA (OCS_CUDA=OFF)");
 #endif
     } else {
-#ifdef USE_C10D_GLOO
+#ifdef OCS_WITH_GLOO
       auto gloo = c10d::ProcessGroupGloo::Options::create();
       gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(parts[0]));
       gloo->timeout = options.timeout;

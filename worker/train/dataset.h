@@ -4,6 +4,7 @@
 // Every problem with a path or a file comes back as a status naming the file and what is wrong.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -4,6 +4,7 @@
 // mask (rank 0's, broadcast), so every rank gets the same verdict.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 
 #include "absl/status/statusor.h"

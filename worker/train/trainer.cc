@@ -7,12 +7,13 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
-#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/optim/sgd.h>
 #include <torch/version.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/lr_schedule.h"
 #include "worker/engine/compensation.h"
 #include "worker/engine/export.h"
@@ -328,7 +329,7 @@ absl::StatusOr<common::Mask> Trainer::State::ComputeMask() {
         {options.spec.pruning.target_flops_reduction, options.spec.pruning.round_to});
     if (!result.ok()) return result.status();
     if (!result->reached && !warned_unreachable) {
-      spdlog::warn("{}", result->note);
+      common::LogWarning(result->note);
       warned_unreachable = true;
     }
     encoded = common::EncodeMask(result->mask);
@@ -443,7 +444,8 @@ void Trainer::State::CaptureStep(const at::Tensor& x, const at::Tensor& y) {
   train_sums.Zero();  // captures happen at an epoch's first step, before anything was added
   if (!step.ok()) {
     graphs_failed = true;
-    spdlog::warn("{}; training continues with eager steps", std::string(step.status().message()));
+    common::LogWarning(
+        absl::StrCat(step.status().message(), "; training continues with eager steps"));
     ClearGradients(model->parameters());
     return;
   }
@@ -516,12 +518,12 @@ absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
   prune_mask = mask;
   const engine::ModelCost cost = engine::NetworkCost(model->network());
   if (collectives.rank() == 0) {
-    spdlog::info(
-        "pruned before epoch {}/{} (index {}) to {:.3f} M FLOPs ({:.2f}% fewer), {} consumers "
-        "compensated; test accuracy {:.2f}% before the prune, {:.2f}% right after",
+    common::LogInfo(absl::StrFormat(
+        "pruned before epoch %d/%d (index %d) to %.3f M FLOPs (%.2f%% fewer), %d consumers "
+        "compensated; test accuracy %.2f%% before the prune, %.2f%% right after",
         epoch + 1, options.spec.training.epochs, epoch, cost.flops / 1e6,
         100.0 * (1.0 - double(cost.flops) / summary.dense_flops), compensated,
-        100 * *summary.accuracy_before_prune, 100 * *summary.accuracy_after_prune);
+        100 * *summary.accuracy_before_prune, 100 * *summary.accuracy_after_prune));
   }
   return SaveCheckpoint();
 }
@@ -540,7 +542,8 @@ absl::Status Trainer::State::Export() {
         absl::StrCat("cannot write ", options.output_dir, "/report.json"));
   std::fputs(report.c_str(), file);
   std::fclose(file);
-  spdlog::info("exported {} and {}/report.json", model_path, options.output_dir);
+  common::LogInfo(
+      absl::StrCat("exported ", model_path, " and ", options.output_dir, "/report.json"));
   return absl::OkStatus();
 }
 

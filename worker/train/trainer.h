@@ -4,6 +4,7 @@
 // to the last epoch, then the export of the pruned model and its report.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>

@@ -1,9 +1,9 @@
 // Saving and resuming a run, and the final report: the Trainer's state to and from a checkpoint.
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "worker/engine/optimizer_state.h"
 #include "worker/engine/surgery.h"
 #include "worker/train/checkpoint.h"
@@ -112,9 +112,10 @@ absl::Status Trainer::State::SaveCheckpoint() {
 absl::Status Trainer::State::Resume() {
   std::vector<std::string> skipped;
   auto checkpoint = ReadLatestCheckpoint(options.output_dir, &skipped);
-  for (const std::string& problem : skipped) spdlog::warn("skipping {}", problem);
+  for (const std::string& problem : skipped) common::LogWarning(absl::StrCat("skipping ", problem));
   if (absl::IsNotFound(checkpoint.status())) {
-    spdlog::info("no checkpoint in {}: starting from epoch 0", options.output_dir);
+    common::LogInfo(
+        absl::StrCat("no checkpoint in ", options.output_dir, ": starting from epoch 0"));
     return absl::OkStatus();
   }
   if (!checkpoint.ok()) return checkpoint.status();
@@ -172,7 +173,7 @@ absl::Status Trainer::State::Resume() {
   for (const auto& [key, tensor] : checkpoint->tensors) {
     if (key.rfind("momentum/", 0) == 0) resumed_momentum.emplace(key.substr(9), tensor);
   }
-  spdlog::info("resuming at epoch {} (iteration {})", next_epoch, iteration);
+  common::LogInfo(absl::StrCat("resuming at epoch ", next_epoch, " (iteration ", iteration, ")"));
   return absl::OkStatus();
 }
 

@@ -2,6 +2,7 @@
 // trainer_checkpoint.cc (saving, resuming, the final report). Not for use outside worker/train.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>

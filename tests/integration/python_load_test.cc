@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <ATen/ATen.h>
 
 #include "absl/strings/str_cat.h"
@@ -39,7 +41,9 @@ TEST(PythonLoadTest, TorchJitLoadRunsThePrunedModel) {
       "m.eval()\n"
       "x = torch.arange(2 * 28 * 28, dtype=torch.float32).mul(0.001).view(2, 1, 28, 28)\n"
       "print(' '.join('%.9g' % v for v in m(x).flatten().tolist()))\n");
-  const CommandResult run = RunCommand({"/usr/bin/python3", "-c", script});
+  // Debian's python3-torch by default; OCS_PYTHON names another (a GPU host's PyTorch).
+  const char* python = std::getenv("OCS_PYTHON");
+  const CommandResult run = RunCommand({python ? python : "/usr/bin/python3", "-c", script});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::istringstream values(run.out);
   const at::Tensor flat = expected.flatten();

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "tests/support/gloo.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -112,6 +113,7 @@ class ServiceModeTest : public ::testing::Test {
 };
 
 TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
+  OCS_SKIP_WITHOUT_GLOO();
   StartWorker(1);
   StartWorker(1);
   const std::string id = Submit(Job("two-workers", 2));
@@ -125,6 +127,7 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
 }
 
 TEST_F(ServiceModeTest, AJobWaitsForEnoughSlotsThenRunsBothRanksOnOneWorker) {
+  OCS_SKIP_WITHOUT_GLOO();
   const std::string id = Submit(Job("waits", 2));
   StartWorker(1);
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -152,6 +155,7 @@ TEST_F(ServiceModeTest, ALostWorkerFailsItsJobNamingTheWorker) {
 }
 
 TEST_F(ServiceModeTest, OcsctlSubmitFollowsTheJobToItsEnd) {
+  OCS_SKIP_WITHOUT_GLOO();
   StartWorker(2);
   const std::string file = dir_ + "/job.yaml";
   std::ofstream(file) << Job("submitted", 2);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/gloo.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -39,6 +40,7 @@ std::string FreshFolder(const std::string& name) {
 }
 
 TEST(WorkerRunTest, LaunchTrainsTwoRanksOnFashionMnistAndExports) {
+  OCS_SKIP_WITHOUT_GLOO();
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   }

@@ -38,7 +38,8 @@ spec:
   data: {dataset: synthetic, trainLimit: 1024, testLimit: 256}
   training: {epochs: )",
                    epochs, R"(, batchSize: 64, precision: )", precision, R"(, optimizer: {lr: 0.05}}
-  stability: {monitorStartEpoch: 1, sparsityStartEpoch: 1, sparsityEndEpoch: 4}
+  stability: {monitorStartEpoch: 1, sparsityStartEpoch: 1, sparsityEndEpoch: )",
+                   epochs - 1, R"(}
   resources: {workers: 1, device: cuda}
   checkpoint: {everyEpochs: 0}
 )"),

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
+#include "tests/support/gloo.h"
 #include "tests/support/subprocess.h"
 #include "worker/engine/flops_target_search.h"
 #include "worker/engine/group_saliency.h"
@@ -77,6 +78,7 @@ void ExpectIdentical(const std::vector<at::Tensor>& a, const std::vector<at::Ten
 int FreePort() { return ocs::testing::PickFreePort(); }
 
 TEST(GradientAveragerTest, TwoRanksEqualOneRankOnTheGlobalBatch) {
+  OCS_SKIP_WITHOUT_GLOO();
   const auto network = *engine::BuildModel("resnet20", 4, {3, 8, 8});
   const at::Tensor x = at::randn({8, 3, 8, 8}, at::detail::createCPUGenerator(1));
   const at::Tensor y = at::tensor({0, 1, 2, 3, 3, 2, 1, 0}, at::kLong);
@@ -168,6 +170,7 @@ TEST(TrainerTest, ResumedRunMatchesAnUninterruptedOneAcrossThePrune) {
 }
 
 TEST(TrainerTest, TwoRanksHoldBitIdenticalWeightsAndMasks) {
+  OCS_SKIP_WITHOUT_GLOO();
   const common::JobSpec spec = SyntheticJob(2);
   const std::string master = absl::StrCat("127.0.0.1:", FreePort());
   std::vector<std::vector<at::Tensor>> weights(2);

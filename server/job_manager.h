@@ -25,6 +25,12 @@ class JobManager {
                                absl::string_view page_token);
   // FailedPrecondition when the job already ended.
   absl::StatusOr<JobRecord> Cancel(absl::string_view id, absl::string_view reason);
+  absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) {
+    return store_.History(id);
+  }
+  absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) {
+    return store_.Boundaries(id);
+  }
 
   // Called after a job was stored (to schedule it) and after one was cancelled (to stop its
   // ranks); set once, by the wiring in main.

@@ -34,6 +34,28 @@ struct JobRecord {
   int restarts = 0;
 };
 
+// One state change, as stored: the job's history.
+struct TransitionRecord {
+  std::optional<JobState> from;  // none for the submission
+  JobState to = JobState::kPending;
+  int64_t time_ms = 0;
+  std::string reason;
+};
+
+// One epoch boundary of a running job, stored before its verdict is sent: the metrics of the
+// epoch that ended (rank 0's), the stability point, and the decision for the epoch to come.
+struct BoundaryRecord {
+  int epoch = 0;       // the epoch about to start
+  std::string phase;   // dense | sparsity | pruned (common::ToString(Phase))
+  bool prune = false;  // the verdict: prune now
+  double lambda = 0;
+  std::optional<double> j, j_bar;
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  int64_t flops = 0;
+  std::string mask;  // common::EncodeMask bytes; empty when none was due
+  int64_t time_ms = 0;
+};
+
 struct JobFilter {
   std::optional<JobState> state;
   std::map<std::string, std::string> labels;  // all must match

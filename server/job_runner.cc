@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/job_spec_yaml.h"
 
 namespace ocs::server {
@@ -119,24 +121,37 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
     return absl::FailedPreconditionError(absl::StrCat(report.job_id, ": report for epoch ",
                                                       report.epoch, ", expected ", run.next_epoch));
   }
-  if (run.reported.count(report.rank)) {
+  if (run.digests.count(report.rank)) {
     return absl::AlreadyExistsError(absl::StrCat(report.job_id, ": rank ", report.rank,
                                                  " already reported epoch ", report.epoch));
   }
-  if (report.rank == 0) run.mask = report.mask;
-  run.reported.insert(report.rank);
-  if (run.reported.size() < run.rank_workers.size()) return absl::OkStatus();
+  if (report.rank == 0) run.rank0 = report;
+  run.digests[report.rank] = report.weights_digest;
+  if (run.digests.size() < run.rank_workers.size()) return absl::OkStatus();
 
-  // Every rank is at the boundary: one decision, sent to all of them.
-  auto verdict = run.decider->Decide(report.epoch, run.mask);
-  run.reported.clear();
-  run.mask.reset();
+  // Every rank is at the boundary. Ranks that silently diverged would make every later decision
+  // meaningless: the job fails, naming them.
+  if (auto divergence = Divergence(run, report.epoch)) {
+    EndJob(report.job_id, JobState::kFailed, *divergence);
+    return absl::OkStatus();
+  }
+  // One decision, sent to all of them.
+  auto verdict = run.decider->Decide(report.epoch, run.rank0.mask);
   if (!verdict.ok()) {
     const std::string message =
         absl::StrCat("epoch ", report.epoch, ": ", verdict.status().message());
     EndJob(report.job_id, JobState::kFailed, message);
     return absl::OkStatus();
   }
+  // Stored before any rank hears of it: a restarted coordinator knows every verdict it gave.
+  if (absl::Status stored = store_.AddBoundary(report.job_id, Boundary(run, *verdict));
+      !stored.ok()) {
+    EndJob(report.job_id, JobState::kFailed,
+           absl::StrCat("epoch ", report.epoch, ": ", stored.message()));
+    return absl::OkStatus();
+  }
+  run.digests.clear();
+  run.rank0 = {};
   ++run.next_epoch;
   // Once per worker: a worker running several ranks hands the verdict to each of them.
   const std::set<std::string> workers(run.rank_workers.begin(), run.rank_workers.end());
@@ -144,6 +159,34 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
     if (links_.count(worker)) links_[worker]->SendVerdict(report.job_id, *verdict);
   }
   return absl::OkStatus();
+}
+
+std::optional<std::string> JobRunner::Divergence(const RunningJob& run, int epoch) {
+  const uint32_t reference = run.digests.at(0);
+  std::vector<std::string> differing;
+  for (const auto& [rank, digest] : run.digests) {
+    if (digest != reference) differing.push_back(absl::StrFormat("rank %d has %08x", rank, digest));
+  }
+  if (differing.empty()) return std::nullopt;
+  return absl::StrFormat(
+      "ranks diverged at the boundary before epoch %d: rank 0's weights digest is %08x, %s", epoch,
+      reference, absl::StrJoin(differing, ", "));
+}
+
+BoundaryRecord JobRunner::Boundary(const RunningJob& run, const common::Verdict& verdict) const {
+  const RankReport& r = run.rank0;
+  BoundaryRecord b;
+  b.epoch = verdict.epoch;
+  b.phase = common::ToString(verdict.phase);
+  b.prune = verdict.kind == common::Verdict::Kind::kPrune;
+  b.lambda = verdict.lambda;
+  if (verdict.point) b.j = verdict.point->j, b.j_bar = verdict.point->j_bar;
+  b.train_loss = r.train_loss, b.train_accuracy = r.train_accuracy;
+  b.test_loss = r.test_loss, b.test_accuracy = r.test_accuracy;
+  b.flops = r.flops;
+  if (r.mask) b.mask = common::EncodeMask(*r.mask);
+  b.time_ms = clock_();
+  return b;
 }
 
 absl::Status JobRunner::Finished(const std::string& worker_id, const std::string& job_id, int rank,

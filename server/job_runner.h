@@ -36,6 +36,9 @@ struct RankReport {
   int rank = 0;
   int epoch = 0;
   std::optional<common::Mask> mask;  // rank 0, when a mask was due
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  int64_t flops = 0;
+  uint32_t weights_digest = 0;  // every rank must send the same
 };
 
 // The coordinator's side of one worker session.
@@ -72,12 +75,14 @@ class JobRunner {
     std::unique_ptr<common::PruneDecider> decider;
     std::vector<std::string> rank_workers;  // worker of each rank
     int next_epoch = 0;                     // the boundary whose reports are being collected
-    std::set<int> reported;                 // ranks that reported next_epoch
-    std::optional<common::Mask> mask;       // rank 0's mask for next_epoch
+    std::map<int, uint32_t> digests;        // ranks that reported next_epoch: their digests
+    RankReport rank0;                       // rank 0's report for next_epoch (metrics, mask)
     std::set<int> finished;
   };
 
   enum class Start { kStarted, kWaiting, kSkipped };
+  static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
+  BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);
   std::string NextMaster(const std::string& host);

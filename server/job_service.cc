@@ -1,5 +1,7 @@
 #include "server/job_service.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/mask.h"
 #include "proto/spec_validation.h"
 #include "server/grpc_status.h"
 
@@ -51,6 +53,23 @@ void ToProto(const JobRecord& job, ocs::v1::Job* out) {
   out->set_restarts(job.restarts);
 }
 
+void ToProto(const BoundaryRecord& b, ocs::v1::EpochBoundary* out) {
+  out->set_epoch(b.epoch);
+  out->set_phase(b.phase);
+  out->set_prune(b.prune);
+  out->set_lambda(b.lambda);
+  out->set_has_stability(b.j.has_value());
+  out->set_j(b.j.value_or(0));
+  out->set_j_bar(b.j_bar.value_or(0));
+  out->set_train_loss(b.train_loss);
+  out->set_train_accuracy(b.train_accuracy);
+  out->set_test_loss(b.test_loss);
+  out->set_test_accuracy(b.test_accuracy);
+  out->set_flops(b.flops);
+  out->set_time_unix_ms(b.time_ms);
+  out->set_has_mask(!b.mask.empty());
+}
+
 }  // namespace
 
 grpc::Status JobService::ValidateJob(grpc::ServerContext* /*context*/,
@@ -76,6 +95,15 @@ grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
   auto job = jobs_.Get(request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
+  auto history = jobs_.History(request->id());
+  if (!history.ok()) return ToGrpcStatus(history.status());
+  for (const TransitionRecord& t : *history) {
+    ocs::v1::JobTransition* out = response->add_history();
+    if (t.from) out->set_from(ToProto(*t.from));
+    out->set_to(ToProto(t.to));
+    out->set_time_unix_ms(t.time_ms);
+    out->set_reason(t.reason);
+  }
   return grpc::Status::OK;
 }
 
@@ -103,6 +131,40 @@ grpc::Status JobService::CancelJob(grpc::ServerContext* /*context*/,
   auto job = jobs_.Cancel(request->id(), request->reason());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::GetStability(grpc::ServerContext* /*context*/,
+                                      const ocs::v1::GetStabilityRequest* request,
+                                      ocs::v1::GetStabilityResponse* response) {
+  auto boundaries = jobs_.Boundaries(request->id());
+  if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
+  for (const BoundaryRecord& b : *boundaries) ToProto(b, response->add_boundaries());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::GetMasks(grpc::ServerContext* /*context*/,
+                                  const ocs::v1::GetMasksRequest* request,
+                                  ocs::v1::GetMasksResponse* response) {
+  auto boundaries = jobs_.Boundaries(request->id());
+  if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
+  for (const BoundaryRecord& b : *boundaries) {
+    if (b.mask.empty() || (request->has_epoch() && request->epoch() != b.epoch)) continue;
+    auto mask = common::DecodeMask(b.mask);
+    if (!mask.ok()) return ToGrpcStatus(mask.status());  // only a damaged store gets here
+    ocs::v1::EpochMask* out = response->add_masks();
+    out->set_epoch(b.epoch);
+    out->set_mask(b.mask);
+    for (const common::GroupMask& group : mask->groups) {
+      out->add_kept_per_group(static_cast<int32_t>(group.kept.size()));
+      out->add_group_sizes(group.size);
+    }
+  }
+  if (request->has_epoch() && response->masks().empty()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("job ", request->id(), " has no mask for epoch ", request->epoch()));
+  }
   return grpc::Status::OK;
 }
 

@@ -20,6 +20,11 @@ class JobService final : public ocs::v1::JobService::Service {
                         ocs::v1::ListJobsResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* context, const ocs::v1::CancelJobRequest* request,
                          ocs::v1::Job* response) override;
+  grpc::Status GetStability(grpc::ServerContext* context,
+                            const ocs::v1::GetStabilityRequest* request,
+                            ocs::v1::GetStabilityResponse* response) override;
+  grpc::Status GetMasks(grpc::ServerContext* context, const ocs::v1::GetMasksRequest* request,
+                        ocs::v1::GetMasksResponse* response) override;
 
  private:
   JobManager& jobs_;

@@ -22,6 +22,13 @@ class JobStore {
   // Moves a job to `to` if CheckTransition allows it from its current state, atomically.
   virtual absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to,
                                                absl::string_view message, int64_t now_ms) = 0;
+  // Every state change of the job, oldest first (Create and Transition record them).
+  virtual absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) = 0;
+  // Stores one boundary; AlreadyExists when that epoch's boundary is stored already (a record
+  // is never duplicated), NotFound for an unknown job.
+  virtual absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) = 0;
+  // The job's boundaries in epoch order.
+  virtual absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) = 0;
 };
 
 }  // namespace ocs::server

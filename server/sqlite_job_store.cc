@@ -24,6 +24,32 @@ CREATE TABLE IF NOT EXISTS jobs (
   restarts INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+CREATE TABLE IF NOT EXISTS transitions (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_by_job ON transitions (job_id, seq);
+CREATE TABLE IF NOT EXISTS boundaries (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  epoch INTEGER NOT NULL,
+  phase TEXT NOT NULL,
+  prune INTEGER NOT NULL,
+  lambda REAL NOT NULL,
+  j REAL,
+  j_bar REAL,
+  train_loss REAL NOT NULL,
+  train_accuracy REAL NOT NULL,
+  test_loss REAL NOT NULL,
+  test_accuracy REAL NOT NULL,
+  flops INTEGER NOT NULL,
+  mask BLOB NOT NULL,
+  time_ms INTEGER NOT NULL,
+  PRIMARY KEY (job_id, epoch)
+);
 )sql";
 
 constexpr char kColumns[] =
@@ -42,6 +68,24 @@ class Statement {
     sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
   }
   void Bind(int i, int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  void Bind(int i, double value) { sqlite3_bind_double(stmt_, i, value); }
+  void Bind(int i, std::optional<double> value) {
+    value ? sqlite3_bind_double(stmt_, i, *value) : sqlite3_bind_null(stmt_, i);
+  }
+  void BindBlob(int i, absl::string_view bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  }
+  double Double(int column) { return sqlite3_column_double(stmt_, column); }
+  std::optional<double> OptionalDouble(int column) {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return Double(column);
+  }
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::string Blob(int column) {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    return data ? std::string(static_cast<const char*>(data), sqlite3_column_bytes(stmt_, column))
+                : std::string();
+  }
   std::string Text(int column) {
     const auto* text = sqlite3_column_text(stmt_, column);
     return text ? std::string(reinterpret_cast<const char*>(text)) : std::string();
@@ -92,6 +136,8 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::
   }
   sqlite3_busy_timeout(db, 5000);
   char* error = nullptr;
+  // WAL with synchronous=NORMAL: a commit survives the process being killed (SIGKILL); only a
+  // power loss could take the last ones.
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", kSchema}) {
     if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
       const std::string message = error ? error : "unknown error";
@@ -105,27 +151,58 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::
 
 SqliteJobStore::~SqliteJobStore() { sqlite3_close(db_); }
 
+absl::Status SqliteJobStore::InTransaction(const std::function<absl::Status()>& body) {
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Error(db_, "begin");
+  }
+  absl::Status status = body();
+  const char* end = status.ok() ? "COMMIT" : "ROLLBACK";
+  if (sqlite3_exec(db_, end, nullptr, nullptr, nullptr) != SQLITE_OK && status.ok()) {
+    status = Error(db_, "commit");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  return status;
+}
+
+absl::Status SqliteJobStore::AddTransitionLocked(absl::string_view id, std::optional<JobState> from,
+                                                 JobState to, int64_t time_ms,
+                                                 absl::string_view reason) {
+  Statement s(db_,
+              "INSERT INTO transitions (job_id, from_state, to_state, time_ms, reason) "
+              "VALUES (?, ?, ?, ?, ?)");
+  if (!s.ok()) return Error(db_, "insert transition");
+  s.Bind(1, id);
+  if (from) s.Bind(2, ToString(*from));
+  s.Bind(3, ToString(to));
+  s.Bind(4, time_ms);
+  s.Bind(5, reason);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "insert transition");
+  return absl::OkStatus();
+}
+
 absl::Status SqliteJobStore::Create(const JobRecord& job) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement s(db_,
-              "INSERT INTO jobs (id, name, labels, state, spec_yaml, create_time_ms, "
-              "update_time_ms, message, restarts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!s.ok()) return Error(db_, "insert");
-  s.Bind(1, job.id);
-  s.Bind(2, job.name);
-  s.Bind(3, nlohmann::json(job.labels).dump());
-  s.Bind(4, ToString(job.state));
-  s.Bind(5, job.spec_yaml);
-  s.Bind(6, job.create_time_ms);
-  s.Bind(7, job.update_time_ms);
-  s.Bind(8, job.message);
-  s.Bind(9, int64_t{job.restarts});
-  const int result = sqlite3_step(s.get());
-  if (result == SQLITE_CONSTRAINT) {
-    return absl::AlreadyExistsError(absl::StrCat("job ", job.id, " already exists"));
-  }
-  if (result != SQLITE_DONE) return Error(db_, "insert");
-  return absl::OkStatus();
+  return InTransaction([&]() -> absl::Status {
+    Statement s(db_,
+                "INSERT INTO jobs (id, name, labels, state, spec_yaml, create_time_ms, "
+                "update_time_ms, message, restarts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!s.ok()) return Error(db_, "insert");
+    s.Bind(1, job.id);
+    s.Bind(2, job.name);
+    s.Bind(3, nlohmann::json(job.labels).dump());
+    s.Bind(4, ToString(job.state));
+    s.Bind(5, job.spec_yaml);
+    s.Bind(6, job.create_time_ms);
+    s.Bind(7, job.update_time_ms);
+    s.Bind(8, job.message);
+    s.Bind(9, int64_t{job.restarts});
+    const int result = sqlite3_step(s.get());
+    if (result == SQLITE_CONSTRAINT) {
+      return absl::AlreadyExistsError(absl::StrCat("job ", job.id, " already exists"));
+    }
+    if (result != SQLITE_DONE) return Error(db_, "insert");
+    return AddTransitionLocked(job.id, std::nullopt, job.state, job.create_time_ms, "submitted");
+  });
 }
 
 absl::StatusOr<JobRecord> SqliteJobStore::GetLocked(absl::string_view id) {
@@ -178,32 +255,121 @@ absl::StatusOr<JobPage> SqliteJobStore::List(const JobFilter& filter, int page_s
 absl::StatusOr<JobRecord> SqliteJobStore::Transition(absl::string_view id, JobState to,
                                                      absl::string_view message, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto job = GetLocked(id);
-  if (!job.ok()) return job.status();
-  if (absl::Status allowed = CheckTransition(job->state, to); !allowed.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", id, ": ", allowed.message()));
-  }
-  // Compare-and-set on the state read above: a concurrent transition makes this one fail.
-  Statement s(db_,
-              "UPDATE jobs SET state = ?, message = ?, update_time_ms = ?, restarts = restarts + ? "
-              "WHERE id = ? AND state = ?");
-  if (!s.ok()) return Error(db_, "update");
-  const bool requeued = job->state == JobState::kRunning && to == JobState::kPending;
-  s.Bind(1, ToString(to));
-  s.Bind(2, message);
-  s.Bind(3, now_ms);
-  s.Bind(4, int64_t{requeued ? 1 : 0});
-  s.Bind(5, id);
-  s.Bind(6, ToString(job->state));
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "update");
-  if (sqlite3_changes(db_) != 1) {
-    return absl::AbortedError(absl::StrCat("job ", id, " changed concurrently"));
-  }
-  job->state = to;
-  job->message = std::string(message);
-  job->update_time_ms = now_ms;
-  job->restarts += requeued ? 1 : 0;
+  absl::StatusOr<JobRecord> job;
+  const absl::Status status = InTransaction([&]() -> absl::Status {
+    job = GetLocked(id);
+    if (!job.ok()) return job.status();
+    if (absl::Status allowed = CheckTransition(job->state, to); !allowed.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", id, ": ", allowed.message()));
+    }
+    Statement s(db_,
+                "UPDATE jobs SET state = ?, message = ?, update_time_ms = ?, "
+                "restarts = restarts + ? WHERE id = ?");
+    if (!s.ok()) return Error(db_, "update");
+    const bool requeued = job->state == JobState::kRunning && to == JobState::kPending;
+    s.Bind(1, ToString(to));
+    s.Bind(2, message);
+    s.Bind(3, now_ms);
+    s.Bind(4, int64_t{requeued ? 1 : 0});
+    s.Bind(5, id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "update");
+    if (absl::Status added = AddTransitionLocked(id, job->state, to, now_ms, message);
+        !added.ok()) {
+      return added;
+    }
+    job->state = to;
+    job->message = std::string(message);
+    job->update_time_ms = now_ms;
+    job->restarts += requeued ? 1 : 0;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
   return job;
+}
+
+absl::StatusOr<std::vector<TransitionRecord>> SqliteJobStore::History(absl::string_view id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto job = GetLocked(id); !job.ok()) return job.status();
+  Statement s(db_,
+              "SELECT from_state, to_state, time_ms, reason FROM transitions WHERE job_id = ? "
+              "ORDER BY seq");
+  if (!s.ok()) return Error(db_, "history");
+  s.Bind(1, id);
+  std::vector<TransitionRecord> history;
+  int result;
+  while ((result = sqlite3_step(s.get())) == SQLITE_ROW) {
+    TransitionRecord t;
+    if (sqlite3_column_type(s.get(), 0) != SQLITE_NULL) t.from = JobStateFromString(s.Text(0));
+    t.to = JobStateFromString(s.Text(1)).value_or(JobState::kFailed);
+    t.time_ms = s.Int(2);
+    t.reason = s.Text(3);
+    history.push_back(std::move(t));
+  }
+  if (result != SQLITE_DONE) return Error(db_, "history");
+  return history;
+}
+
+absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRecord& b) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto job = GetLocked(id); !job.ok()) return job.status();
+  Statement s(db_,
+              "INSERT INTO boundaries (job_id, epoch, phase, prune, lambda, j, j_bar, train_loss, "
+              "train_accuracy, test_loss, test_accuracy, flops, mask, time_ms) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s.ok()) return Error(db_, "insert boundary");
+  s.Bind(1, id);
+  s.Bind(2, int64_t{b.epoch});
+  s.Bind(3, b.phase);
+  s.Bind(4, int64_t{b.prune ? 1 : 0});
+  s.Bind(5, b.lambda);
+  s.Bind(6, b.j);
+  s.Bind(7, b.j_bar);
+  s.Bind(8, b.train_loss);
+  s.Bind(9, b.train_accuracy);
+  s.Bind(10, b.test_loss);
+  s.Bind(11, b.test_accuracy);
+  s.Bind(12, b.flops);
+  s.BindBlob(13, b.mask);
+  s.Bind(14, b.time_ms);
+  const int result = sqlite3_step(s.get());
+  if (result == SQLITE_CONSTRAINT) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("job ", id, ": the boundary before epoch ", b.epoch, " is stored already"));
+  }
+  if (result != SQLITE_DONE) return Error(db_, "insert boundary");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::string_view id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto job = GetLocked(id); !job.ok()) return job.status();
+  Statement s(db_,
+              "SELECT epoch, phase, prune, lambda, j, j_bar, train_loss, train_accuracy, "
+              "test_loss, test_accuracy, flops, mask, time_ms FROM boundaries WHERE job_id = ? "
+              "ORDER BY epoch");
+  if (!s.ok()) return Error(db_, "boundaries");
+  s.Bind(1, id);
+  std::vector<BoundaryRecord> boundaries;
+  int result;
+  while ((result = sqlite3_step(s.get())) == SQLITE_ROW) {
+    BoundaryRecord b;
+    b.epoch = static_cast<int>(s.Int(0));
+    b.phase = s.Text(1);
+    b.prune = s.Int(2) != 0;
+    b.lambda = s.Double(3);
+    b.j = s.OptionalDouble(4);
+    b.j_bar = s.OptionalDouble(5);
+    b.train_loss = s.Double(6);
+    b.train_accuracy = s.Double(7);
+    b.test_loss = s.Double(8);
+    b.test_accuracy = s.Double(9);
+    b.flops = s.Int(10);
+    b.mask = s.Blob(11);
+    b.time_ms = s.Int(12);
+    boundaries.push_back(std::move(b));
+  }
+  if (result != SQLITE_DONE) return Error(db_, "boundaries");
+  return boundaries;
 }
 
 }  // namespace ocs::server

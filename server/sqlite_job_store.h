@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "server/job_store.h"
 
@@ -25,10 +28,17 @@ class SqliteJobStore final : public JobStore {
                                absl::string_view page_token) override;
   absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to, absl::string_view message,
                                        int64_t now_ms) override;
+  absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) override;
+  absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) override;
+  absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) override;
 
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
   absl::StatusOr<JobRecord> GetLocked(absl::string_view id);
+  absl::Status AddTransitionLocked(absl::string_view id, std::optional<JobState> from, JobState to,
+                                   int64_t time_ms, absl::string_view reason);
+  // Runs `body` in one SQLite transaction: all of its writes or none.
+  absl::Status InTransaction(const std::function<absl::Status()>& body);
 
   std::mutex mutex_;
   sqlite3* db_;

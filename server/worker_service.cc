@@ -63,7 +63,9 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
                                    const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) {
     const ocs::v1::EpochReport& in = message.report();
-    RankReport report{in.job_id(), in.rank(), in.epoch(), std::nullopt};
+    RankReport report{in.job_id(),     in.rank(),           in.epoch(),     std::nullopt,
+                      in.train_loss(), in.train_accuracy(), in.test_loss(), in.test_accuracy(),
+                      in.flops(),      in.weights_digest()};
     if (!in.mask().empty()) {
       auto mask = common::DecodeMask(in.mask());
       if (!mask.ok()) return mask.status();

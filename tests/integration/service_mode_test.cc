@@ -11,7 +11,10 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
+#include "common/mask.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
 #include "tests/support/gloo.h"
@@ -97,6 +100,15 @@ class ServiceModeTest : public ::testing::Test {
     return job;
   }
 
+  ocs::v1::GetStabilityResponse Stability(const std::string& id) {
+    ocs::v1::GetStabilityRequest request;
+    request.set_id(id);
+    ocs::v1::GetStabilityResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(jobs_->GetStability(&context, request, &response).ok());
+    return response;
+  }
+
   std::string Logs() {
     std::string logs = ReadFile(dir_ + "/coordinator.log");
     for (size_t n = 0; n < workers_.size(); ++n) {
@@ -120,10 +132,47 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
   ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
   // Rank 0 ran on one of the two workers and exported there.
-  const bool exported = fs::exists(dir_ + "/worker0/" + id + "/report.json") ||
-                        fs::exists(dir_ + "/worker1/" + id + "/report.json");
-  EXPECT_TRUE(exported) << Logs();
+  std::string report_path = dir_ + "/worker0/" + id + "/report.json";
+  if (!fs::exists(report_path)) report_path = dir_ + "/worker1/" + id + "/report.json";
+  ASSERT_TRUE(fs::exists(report_path)) << Logs();
   EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), ::testing::HasSubstr("2 ranks"));
+  const nlohmann::json report = nlohmann::json::parse(ReadFile(report_path));
+
+  // The coordinator stored every boundary once, in order, with one prune: the one the worker
+  // applied. (Both ranks applied it: their weight digests agreed at every later boundary.)
+  const ocs::v1::GetStabilityResponse stability = Stability(id);
+  ASSERT_EQ(stability.boundaries_size(), 4);
+  int prunes = 0;
+  for (int e = 0; e < 4; ++e) {
+    const ocs::v1::EpochBoundary& b = stability.boundaries(e);
+    EXPECT_EQ(b.epoch(), e);
+    if (b.prune()) {
+      ++prunes;
+      EXPECT_EQ(report["pruneEpoch"], e);
+    }
+    if (e > 0) {
+      EXPECT_NEAR(b.test_accuracy(), report["epochs"][e - 1]["testAccuracy"], 1e-9);
+    }
+  }
+  EXPECT_EQ(prunes, 1);
+  // The mask the coordinator decided on is the one in the exported model.
+  ocs::v1::GetMasksRequest request;
+  request.set_id(id);
+  request.set_epoch(report["pruneEpoch"].get<int>());
+  ocs::v1::GetMasksResponse masks;
+  grpc::ClientContext context;
+  ASSERT_TRUE(jobs_->GetMasks(&context, request, &masks).ok());
+  ASSERT_EQ(masks.masks_size(), 1);
+  const common::Mask decided = *common::DecodeMask(masks.masks(0).mask());
+  ASSERT_EQ(decided.groups.size(), report["mask"].size());
+  for (size_t g = 0; g < decided.groups.size(); ++g) {
+    EXPECT_EQ(decided.groups[g].kept, report["mask"][g]["kept"].get<std::vector<int>>()) << g;
+  }
+  // And the job's history: submitted, started, succeeded.
+  ASSERT_EQ(job.history_size(), 3);
+  EXPECT_EQ(job.history(0).to(), ocs::v1::JOB_STATE_PENDING);
+  EXPECT_EQ(job.history(1).to(), ocs::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job.history(2).to(), ocs::v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(ServiceModeTest, AJobWaitsForEnoughSlotsThenRunsBothRanksOnOneWorker) {

@@ -158,6 +158,7 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const std::string& 
   out->set_test_loss(report.test_loss);
   out->set_test_accuracy(report.test_accuracy);
   out->set_flops(report.flops);
+  out->set_weights_digest(report.weights_digest);
   if (!impl_->Write(message)) return absl::UnavailableError("the coordinator session ended");
   std::unique_lock<std::mutex> lock(impl_->mutex);
   const auto key = std::make_pair(job_id, report.epoch);

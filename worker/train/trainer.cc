@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <zlib.h>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
@@ -35,6 +37,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CRC-32 over the bytes of `tensors` (copied to the CPU): equal on ranks that hold the same
+// weights, bit for bit.
+uint32_t Digest(const std::vector<at::Tensor>& tensors) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const at::Tensor& tensor : tensors) {
+    const at::Tensor bytes = tensor.detach().to(at::kCPU).contiguous();
+    crc = crc32(crc, static_cast<const Bytef*>(bytes.data_ptr()),
+                static_cast<uInt>(bytes.numel() * bytes.element_size()));
+  }
+  return static_cast<uint32_t>(crc);
 }
 
 // Batches used right after the prune: to measure the removed channels' mean contribution, and to
@@ -294,6 +308,7 @@ absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
     report.test_loss = last.test_loss, report.test_accuracy = last.test_accuracy;
   }
   report.flops = engine::NetworkCost(model->network()).flops;
+  report.weights_digest = Digest(ModelTensors());
   if (decisions->WantsMask(epoch)) {
     const auto start = Clock::now();
     auto mask = ComputeMask();

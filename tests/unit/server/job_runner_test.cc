@@ -1,0 +1,141 @@
+// The coordinator's job runner with in-process worker links over a real SQLite store: the checks
+// every epoch report passes, and the verdict every rank receives.
+#include "server/job_runner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "server/sqlite_job_store.h"
+
+namespace ocs::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class FakeLink final : public WorkerLink {
+ public:
+  void Assign(const RankAssignment& assignment) override { assignments.push_back(assignment); }
+  void SendVerdict(const std::string&, const common::Verdict& verdict) override {
+    verdicts.push_back(verdict);
+  }
+  void Cancel(const std::string&, const std::string& reason) override { cancels.push_back(reason); }
+
+  std::vector<RankAssignment> assignments;
+  std::vector<common::Verdict> verdicts;
+  std::vector<std::string> cancels;
+};
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path =
+        absl::StrCat(::testing::TempDir(), "/runner-",
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
+    std::filesystem::remove(path);
+    store_ = *SqliteJobStore::Open(path);
+    manager_ = std::make_unique<JobManager>(*store_, clock_);
+    runner_ = std::make_unique<JobRunner>(*store_, registry_, clock_, 29000, 100);
+    for (int i = 0; i < 2; ++i) {
+      workers_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
+      runner_->Connect(workers_.back(), &links_[i]);
+    }
+    job_ = manager_
+               ->Submit(
+                   "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: two}\nspec:\n"
+                   "  model: {arch: resnet20}\n  data: {dataset: synthetic}\n"
+                   "  resources: {workers: 2, device: cpu}\n",
+                   "")
+               ->id;
+    runner_->Schedule();
+  }
+
+  RankReport Report(int rank, int epoch, uint32_t digest = 7) {
+    RankReport report;
+    report.job_id = job_;
+    report.rank = rank;
+    report.epoch = epoch;
+    report.weights_digest = digest;
+    report.test_accuracy = rank == 0 ? 0.25 : 0.75;  // the store keeps rank 0's
+    return report;
+  }
+  // The worker that runs `rank`.
+  const std::string& WorkerOf(int rank) {
+    for (int i = 0; i < 2; ++i) {
+      if (!links_[i].assignments.empty() && links_[i].assignments[0].rank == rank) {
+        return workers_[i];
+      }
+    }
+    return workers_[0];
+  }
+  JobState State() { return store_->Get(job_)->state; }
+
+  Clock clock_ = [] { return int64_t{1000}; };
+  WorkerRegistry registry_{clock_, 30, "0.1.0"};
+  std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<JobManager> manager_;
+  std::unique_ptr<JobRunner> runner_;
+  FakeLink links_[2];
+  std::vector<std::string> workers_;
+  std::string job_;
+};
+
+TEST_F(JobRunnerTest, EveryRankGetsTheSameVerdictOnceAllHaveReported) {
+  ASSERT_EQ(links_[0].assignments.size(), 1u);
+  ASSERT_EQ(links_[1].assignments.size(), 1u);
+  EXPECT_EQ(State(), JobState::kRunning);
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  EXPECT_TRUE(links_[0].verdicts.empty() && links_[1].verdicts.empty());  // no rank runs ahead
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  ASSERT_EQ(links_[0].verdicts.size(), 1u);
+  ASSERT_EQ(links_[1].verdicts.size(), 1u);
+  EXPECT_EQ(links_[0].verdicts[0].epoch, 0);
+  EXPECT_EQ(links_[0].verdicts[0].kind, links_[1].verdicts[0].kind);
+  // Stored before it was sent, with rank 0's metrics.
+  auto stored = store_->Boundaries(job_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].epoch, 0);
+  EXPECT_DOUBLE_EQ((*stored)[0].test_accuracy, 0.25);
+}
+
+TEST_F(JobRunnerTest, DivergedRanksFailTheJobNamingTheEpochAndTheRanks) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0, 0xabc)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0, 0xabc)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 1, 0x1234)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 1, 0x5678)).ok());
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_THAT(job.message, HasSubstr("ranks diverged at the boundary before epoch 1"));
+  EXPECT_THAT(job.message, HasSubstr("rank 0's weights digest is 00001234"));
+  EXPECT_THAT(job.message, HasSubstr("rank 1 has 00005678"));
+  EXPECT_EQ(links_[0].verdicts.size(), 1u);         // no verdict for the diverged boundary
+  EXPECT_EQ(store_->Boundaries(job_)->size(), 1u);  // and no stored decision
+  EXPECT_EQ(links_[0].cancels.size(), 1u);          // every rank is stopped
+  EXPECT_EQ(links_[1].cancels.size(), 1u);
+}
+
+TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
+  RankReport unknown = Report(0, 0);
+  unknown.job_id = "nope-12345";
+  EXPECT_EQ(runner_->Report(WorkerOf(0), unknown).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runner_->Report(WorkerOf(1), Report(0, 0)).code(),
+            absl::StatusCode::kPermissionDenied);  // rank 0 does not run there
+  EXPECT_EQ(runner_->Report(WorkerOf(0), Report(5, 0)).code(),
+            absl::StatusCode::kPermissionDenied);  // no such rank
+  EXPECT_EQ(runner_->Report(WorkerOf(0), Report(0, 3)).code(),
+            absl::StatusCode::kFailedPrecondition);  // not the next boundary
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  EXPECT_EQ(runner_->Report(WorkerOf(0), Report(0, 0)).code(), absl::StatusCode::kAlreadyExists);
+  // The job goes on as if none of that had been sent.
+  EXPECT_EQ(State(), JobState::kRunning);
+  EXPECT_TRUE(store_->Boundaries(job_)->empty());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  EXPECT_EQ(links_[0].verdicts.size(), 1u);
+  EXPECT_EQ(links_[1].verdicts.size(), 1u);
+}
+
+}  // namespace
+}  // namespace ocs::server

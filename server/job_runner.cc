@@ -38,7 +38,16 @@ void JobRunner::Disconnect(const std::string& worker_id) {
         lost.push_back(id);
     }
     for (const std::string& id : lost) {
-      EndJob(id, JobState::kFailed, absl::StrCat("worker ", worker_id, " was lost"));
+      const RunningJob& run = running_.at(id);
+      if (run.record.restarts < run.spec.max_restarts) {
+        EndJob(id, JobState::kPending,
+               absl::StrCat("worker ", worker_id, " was lost; restart ", run.record.restarts + 1,
+                            " of ", run.spec.max_restarts, " resumes from the newest checkpoint"));
+      } else {
+        EndJob(id, JobState::kFailed,
+               absl::StrCat("worker ", worker_id, " was lost after ", run.record.restarts,
+                            " restart(s); spec.maxRestarts is ", run.spec.max_restarts));
+      }
     }
     used_slots_.erase(worker_id);
   }
@@ -78,14 +87,20 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   run.spec = *spec;
   run.decider = std::make_unique<common::PruneDecider>(spec->stability, spec->regularization);
   run.rank_workers = ranks;
+  run.attempt = running->restarts;
+  // A job that ran before resumes from its newest checkpoint; which one, its first report says.
+  auto stored = store_.Boundaries(job.id);
+  const bool resume = run.attempt > 0 || (stored.ok() && !stored->empty());
+  run.next_epoch = resume ? kResumePoint : 0;
   const std::string master = NextMaster(host);
   for (int rank = 0; rank < static_cast<int>(ranks.size()); ++rank) {
     ++used_slots_[ranks[rank]];
     workers_.AdjustFreeSlots(ranks[rank], -1);
     links_[ranks[rank]]->Assign(
-        {job.id, job.spec_yaml, rank, static_cast<int>(ranks.size()), master});
+        {job.id, job.spec_yaml, rank, static_cast<int>(ranks.size()), master, run.attempt, resume});
   }
-  spdlog::info("job {} started: {} ranks, rendezvous {}", job.id, ranks.size(), master);
+  spdlog::info("job {} started: {} ranks, rendezvous {}, attempt {}{}", job.id, ranks.size(),
+               master, run.attempt, resume ? ", resuming" : "");
   return Start::kStarted;
 }
 
@@ -112,10 +127,11 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
     return absl::NotFoundError(absl::StrCat("no running job \"", report.job_id, "\""));
   }
   RunningJob& run = it->second;
-  if (report.rank < 0 || report.rank >= static_cast<int>(run.rank_workers.size()) ||
-      run.rank_workers[report.rank] != worker_id) {
-    return absl::PermissionDeniedError(absl::StrCat("rank ", report.rank, " of ", report.job_id,
-                                                    " is not assigned to ", worker_id));
+  if (absl::Status status = CheckRank(run, worker_id, report.attempt, report.rank); !status.ok()) {
+    return status;
+  }
+  if (run.next_epoch == kResumePoint) {
+    if (absl::Status status = ResumeAt(run, report.epoch); !status.ok()) return status;
   }
   if (report.epoch != run.next_epoch) {
     return absl::FailedPreconditionError(absl::StrCat(report.job_id, ": report for epoch ",
@@ -156,7 +172,7 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   // Once per worker: a worker running several ranks hands the verdict to each of them.
   const std::set<std::string> workers(run.rank_workers.begin(), run.rank_workers.end());
   for (const std::string& worker : workers) {
-    if (links_.count(worker)) links_[worker]->SendVerdict(report.job_id, *verdict);
+    if (links_.count(worker)) links_[worker]->SendVerdict(report.job_id, run.attempt, *verdict);
   }
   return absl::OkStatus();
 }
@@ -189,18 +205,64 @@ BoundaryRecord JobRunner::Boundary(const RunningJob& run, const common::Verdict&
   return b;
 }
 
-absl::Status JobRunner::Finished(const std::string& worker_id, const std::string& job_id, int rank,
-                                 bool succeeded, const std::string& message) {
+absl::Status JobRunner::CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
+                                  int rank) const {
+  if (attempt != run.attempt) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        run.record.id, ": attempt ", attempt, " was stopped; attempt ", run.attempt, " runs now"));
+  }
+  if (rank < 0 || rank >= static_cast<int>(run.rank_workers.size()) ||
+      run.rank_workers[rank] != worker_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("rank ", rank, " of ", run.record.id, " is not assigned to ", worker_id));
+  }
+  return absl::OkStatus();
+}
+
+// The first report after a restart names the boundary the ranks resumed at. The decisions before
+// it are replayed from the store (the decider is deterministic in the masks it saw), and the
+// stored boundaries from it on are dropped: they belong to the run that was rolled back, and the
+// resumed ranks decide them again. The stored series stays the one the final model went through.
+absl::Status JobRunner::ResumeAt(RunningJob& run, int epoch) {
+  auto stored = store_.Boundaries(run.record.id);
+  if (!stored.ok()) return stored.status();
+  if (epoch < 0 || epoch > static_cast<int>(stored->size())) {
+    return absl::FailedPreconditionError(absl::StrCat(run.record.id, ": resumed at epoch ", epoch,
+                                                      " but only ", stored->size(),
+                                                      " boundaries were decided"));
+  }
+  run.decider = std::make_unique<common::PruneDecider>(run.spec.stability, run.spec.regularization);
+  for (const BoundaryRecord& b : *stored) {
+    if (b.epoch >= epoch) break;
+    std::optional<common::Mask> mask;
+    if (!b.mask.empty()) {
+      auto decoded = common::DecodeMask(b.mask);
+      if (!decoded.ok()) return decoded.status();
+      mask = *std::move(decoded);
+    }
+    if (auto replayed = run.decider->Decide(b.epoch, mask); !replayed.ok()) {
+      return replayed.status();
+    }
+  }
+  if (absl::Status dropped = store_.DropBoundariesFrom(run.record.id, epoch); !dropped.ok()) {
+    return dropped;
+  }
+  spdlog::info("job {} attempt {} resumed at epoch {}", run.record.id, run.attempt, epoch);
+  run.next_epoch = epoch;
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::Finished(const std::string& worker_id, const std::string& job_id,
+                                 int attempt, int rank, bool succeeded,
+                                 const std::string& message) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = running_.find(job_id);
     if (it == running_.end())
       return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
     RunningJob& run = it->second;
-    if (rank < 0 || rank >= static_cast<int>(run.rank_workers.size()) ||
-        run.rank_workers[rank] != worker_id) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("rank ", rank, " of ", job_id, " is not assigned to ", worker_id));
+    if (absl::Status status = CheckRank(run, worker_id, attempt, rank); !status.ok()) {
+      return status;
     }
     if (!succeeded) {
       EndJob(job_id, JobState::kFailed, absl::StrCat("rank ", rank, ": ", message));
@@ -221,7 +283,7 @@ void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) 
     const std::set<std::string> workers(it->second.rank_workers.begin(),
                                         it->second.rank_workers.end());
     for (const std::string& worker : workers) {
-      if (links_.count(worker)) links_[worker]->Cancel(job_id, reason);
+      if (links_.count(worker)) links_[worker]->Cancel(job_id, it->second.attempt, reason);
     }
     for (const std::string& worker : it->second.rank_workers) {
       --used_slots_[worker];
@@ -232,16 +294,18 @@ void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) 
   Schedule();
 }
 
-// Requires mutex_. Frees the job's slots; other ranks of a failed job are told to stop.
+// Requires mutex_. Frees the job's slots; the ranks of a job that failed or goes back to the
+// queue are told to stop.
 void JobRunner::EndJob(const std::string& job_id, JobState state, const std::string& message) {
   const auto it = running_.find(job_id);
   if (it == running_.end()) return;
-  if (state == JobState::kFailed) {
-    spdlog::error("job {} failed: {}", job_id, message);
+  if (state != JobState::kSucceeded) {
+    state == JobState::kFailed ? spdlog::error("job {} failed: {}", job_id, message)
+                               : spdlog::warn("job {}: {}", job_id, message);
     const std::set<std::string> workers(it->second.rank_workers.begin(),
                                         it->second.rank_workers.end());
     for (const std::string& worker : workers) {
-      if (links_.count(worker)) links_[worker]->Cancel(job_id, message);
+      if (links_.count(worker)) links_[worker]->Cancel(job_id, it->second.attempt, message);
     }
   }
   for (const std::string& worker : it->second.rank_workers) {

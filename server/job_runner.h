@@ -28,12 +28,15 @@ struct RankAssignment {
   std::string spec_yaml;
   int rank = 0;
   int world_size = 1;
-  std::string master;  // host:port of rank 0's c10d store
+  std::string master;   // host:port of rank 0's c10d store
+  int attempt = 0;      // the job's restarts so far
+  bool resume = false;  // continue from the newest checkpoint
 };
 
 struct RankReport {
   std::string job_id;
   int rank = 0;
+  int attempt = 0;
   int epoch = 0;
   std::optional<common::Mask> mask;  // rank 0, when a mask was due
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
@@ -46,8 +49,9 @@ class WorkerLink {
  public:
   virtual ~WorkerLink() = default;
   virtual void Assign(const RankAssignment& assignment) = 0;
-  virtual void SendVerdict(const std::string& job_id, const common::Verdict& verdict) = 0;
-  virtual void Cancel(const std::string& job_id, const std::string& reason) = 0;
+  virtual void SendVerdict(const std::string& job_id, int attempt,
+                           const common::Verdict& verdict) = 0;
+  virtual void Cancel(const std::string& job_id, int attempt, const std::string& reason) = 0;
 };
 
 class JobRunner {
@@ -55,7 +59,9 @@ class JobRunner {
   JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port, int ports);
 
   void Connect(const std::string& worker_id, WorkerLink* link);
-  // The session closed: every job with a rank there fails, naming the worker.
+  // The session closed or the lease ran out: every job with a rank there is stopped and, while
+  // it has restarts left (spec.maxRestarts), queued again to resume from its newest checkpoint;
+  // otherwise it fails, naming the worker.
   void Disconnect(const std::string& worker_id);
   // Starts the pending jobs that fit on the connected workers, oldest first.
   void Schedule();
@@ -63,8 +69,8 @@ class JobRunner {
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
   // does not fit the model); nothing changes then.
   absl::Status Report(const std::string& worker_id, const RankReport& report);
-  absl::Status Finished(const std::string& worker_id, const std::string& job_id, int rank,
-                        bool succeeded, const std::string& message);
+  absl::Status Finished(const std::string& worker_id, const std::string& job_id, int attempt,
+                        int rank, bool succeeded, const std::string& message);
   // A job was cancelled through the API: tell its ranks and free their slots.
   void Cancelled(const std::string& job_id, const std::string& reason);
 
@@ -74,14 +80,21 @@ class JobRunner {
     common::JobSpec spec;
     std::unique_ptr<common::PruneDecider> decider;
     std::vector<std::string> rank_workers;  // worker of each rank
-    int next_epoch = 0;                     // the boundary whose reports are being collected
-    std::map<int, uint32_t> digests;        // ranks that reported next_epoch: their digests
-    RankReport rank0;                       // rank 0's report for next_epoch (metrics, mask)
+    int attempt = 0;
+    // The boundary whose reports are being collected; kResumePoint after a restart, until the
+    // first report says which checkpoint the ranks resumed from.
+    int next_epoch = 0;
+    std::map<int, uint32_t> digests;  // ranks that reported next_epoch: their digests
+    RankReport rank0;                 // rank 0's report for next_epoch (metrics, mask)
     std::set<int> finished;
   };
 
   enum class Start { kStarted, kWaiting, kSkipped };
+  static constexpr int kResumePoint = -1;
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
+  absl::Status CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
+                         int rank) const;
+  absl::Status ResumeAt(RunningJob& run, int epoch);
   BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);

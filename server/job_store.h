@@ -27,6 +27,8 @@ class JobStore {
   // Stores one boundary; AlreadyExists when that epoch's boundary is stored already (a record
   // is never duplicated), NotFound for an unknown job.
   virtual absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) = 0;
+  // Drops the boundaries from `epoch` on (a restarted job decides them again).
+  virtual absl::Status DropBoundariesFrom(absl::string_view id, int epoch) = 0;
   // The job's boundaries in epoch order.
   virtual absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) = 0;
 };

@@ -340,6 +340,16 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   return absl::OkStatus();
 }
 
+absl::Status SqliteJobStore::DropBoundariesFrom(absl::string_view id, int epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_, "DELETE FROM boundaries WHERE job_id = ? AND epoch >= ?");
+  if (!s.ok()) return Error(db_, "drop boundaries");
+  s.Bind(1, id);
+  s.Bind(2, int64_t{epoch});
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "drop boundaries");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::string_view id) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto job = GetLocked(id); !job.ok()) return job.status();

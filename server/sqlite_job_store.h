@@ -30,6 +30,7 @@ class SqliteJobStore final : public JobStore {
                                        int64_t now_ms) override;
   absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) override;
   absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) override;
+  absl::Status DropBoundariesFrom(absl::string_view id, int epoch) override;
   absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) override;
 
  private:

@@ -63,9 +63,9 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
                                    const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) {
     const ocs::v1::EpochReport& in = message.report();
-    RankReport report{in.job_id(),     in.rank(),           in.epoch(),     std::nullopt,
-                      in.train_loss(), in.train_accuracy(), in.test_loss(), in.test_accuracy(),
-                      in.flops(),      in.weights_digest()};
+    RankReport report{in.job_id(),        in.rank(),       in.attempt(),        in.epoch(),
+                      std::nullopt,       in.train_loss(), in.train_accuracy(), in.test_loss(),
+                      in.test_accuracy(), in.flops(),      in.weights_digest()};
     if (!in.mask().empty()) {
       auto mask = common::DecodeMask(in.mask());
       if (!mask.ok()) return mask.status();
@@ -75,7 +75,8 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
   }
   if (message.has_finished()) {
     const ocs::v1::RankFinished& in = message.finished();
-    return runner_.Finished(worker_id, in.job_id(), in.rank(), in.succeeded(), in.message());
+    return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(), in.succeeded(),
+                            in.message());
   }
   return absl::InvalidArgumentError("a session carries reports and finishes after its hello");
 }
@@ -99,9 +100,10 @@ grpc::Status WorkerService::Session(
     if (absl::Status status = Handle(worker_id, message); !status.ok()) {
       // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.
       spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
-      const std::string job =
-          message.has_report() ? message.report().job_id() : message.finished().job_id();
-      session.Cancel(job, std::string(status.message()));
+      const bool report = message.has_report();
+      session.Cancel(report ? message.report().job_id() : message.finished().job_id(),
+                     report ? message.report().attempt() : message.finished().attempt(),
+                     std::string(status.message()));
     }
   }
   runner_.Disconnect(worker_id);

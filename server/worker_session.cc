@@ -21,13 +21,17 @@ void WorkerSession::Assign(const RankAssignment& assignment) {
   out->set_rank(assignment.rank);
   out->set_world_size(assignment.world_size);
   out->set_master(assignment.master);
+  out->set_attempt(assignment.attempt);
+  out->set_resume(assignment.resume);
   Enqueue(std::move(message));
 }
 
-void WorkerSession::SendVerdict(const std::string& job_id, const common::Verdict& verdict) {
+void WorkerSession::SendVerdict(const std::string& job_id, int attempt,
+                                const common::Verdict& verdict) {
   ocs::v1::CoordinatorMessage message;
   ocs::v1::Verdict* out = message.mutable_verdict();
   out->set_job_id(job_id);
+  out->set_attempt(attempt);
   out->set_epoch(verdict.epoch);
   out->set_kind(verdict.kind == common::Verdict::Kind::kPrune ? ocs::v1::VERDICT_KIND_PRUNE
                                                               : ocs::v1::VERDICT_KIND_CONTINUE);
@@ -42,9 +46,10 @@ void WorkerSession::SendVerdict(const std::string& job_id, const common::Verdict
   Enqueue(std::move(message));
 }
 
-void WorkerSession::Cancel(const std::string& job_id, const std::string& reason) {
+void WorkerSession::Cancel(const std::string& job_id, int attempt, const std::string& reason) {
   ocs::v1::CoordinatorMessage message;
   message.mutable_cancel()->set_job_id(job_id);
+  message.mutable_cancel()->set_attempt(attempt);
   message.mutable_cancel()->set_reason(reason);
   Enqueue(std::move(message));
 }

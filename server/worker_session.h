@@ -19,8 +19,8 @@ class WorkerSession final : public WorkerLink {
   explicit WorkerSession(Stream* stream) : stream_(stream) {}
 
   void Assign(const RankAssignment& assignment) override;
-  void SendVerdict(const std::string& job_id, const common::Verdict& verdict) override;
-  void Cancel(const std::string& job_id, const std::string& reason) override;
+  void SendVerdict(const std::string& job_id, int attempt, const common::Verdict& verdict) override;
+  void Cancel(const std::string& job_id, int attempt, const std::string& reason) override;
 
   // Writes queued messages until Close(); runs on its own thread.
   void WriteLoop();

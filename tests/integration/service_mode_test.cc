@@ -59,13 +59,24 @@ class ServiceModeTest : public ::testing::Test {
     jobs_ = ocs::v1::JobService::NewStub(channel_);
   }
 
-  void StartWorker(int slots) {
+  // `shared`: the work folder all workers mount in a deployment (checkpoints survive a worker).
+  void StartWorker(int slots, bool shared = false) {
     const int n = static_cast<int>(workers_.size());
+    const std::string work_dir = shared ? dir_ + "/shared" : absl::StrCat(dir_, "/worker", n);
     workers_.push_back(std::make_unique<Subprocess>(
         std::vector<std::string>{OCS_WORKER_BIN, "serve", "--coordinator", address_, "--slots",
-                                 std::to_string(slots), "--threads", "1", "--work-dir",
-                                 absl::StrCat(dir_, "/worker", n)},
+                                 std::to_string(slots), "--threads", "1", "--work-dir", work_dir},
         absl::StrCat(dir_, "/worker", n, ".log")));
+  }
+
+  // Waits until the coordinator has stored `count` boundaries of the job.
+  bool WaitForBoundaries(const std::string& id, int count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (Stability(id).boundaries_size() < count) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
   }
 
   std::string Submit(const std::string& yaml) {
@@ -186,10 +197,10 @@ TEST_F(ServiceModeTest, AJobWaitsForEnoughSlotsThenRunsBothRanksOnOneWorker) {
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
 }
 
-TEST_F(ServiceModeTest, ALostWorkerFailsItsJobNamingTheWorker) {
+TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker) {
   StartWorker(1);
   StartWorker(1);
-  std::string yaml = Job("lost", 2);
+  std::string yaml = Job("lost", 2) + "  maxRestarts: 0\n";
   yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 200");
   const std::string id = Submit(yaml);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -200,7 +211,41 @@ TEST_F(ServiceModeTest, ALostWorkerFailsItsJobNamingTheWorker) {
   workers_[1]->Signal(SIGKILL);
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(60));
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
-  EXPECT_THAT(job.message(), ::testing::MatchesRegex("worker worker-.* was lost"));
+  EXPECT_THAT(job.message(),
+              ::testing::MatchesRegex("worker worker-.* was lost after 0 restart.*maxRestarts.*"));
+}
+
+TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
+  OCS_SKIP_WITHOUT_GLOO();
+  StartWorker(1, /*shared=*/true);
+  StartWorker(1, /*shared=*/true);
+  std::string yaml = Job("restarts", 2);
+  yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 8");
+  yaml.replace(yaml.find("sparsityEndEpoch: 2"), 19, "sparsityEndEpoch: 6");
+  yaml.replace(yaml.find("everyEpochs: 0"), 14, "everyEpochs: 1");
+  const std::string id = Submit(yaml);
+  ASSERT_TRUE(WaitForBoundaries(id, 4)) << Logs();
+  workers_[1]->Signal(SIGKILL);
+  StartWorker(1, /*shared=*/true);  // a replacement joins the fleet
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), ::testing::HasSubstr("resumed at epoch"));
+  // Every boundary once, in order, none missing, exactly one prune.
+  const ocs::v1::GetStabilityResponse stability = Stability(id);
+  ASSERT_EQ(stability.boundaries_size(), 8) << Logs();
+  int prunes = 0;
+  for (int e = 0; e < 8; ++e) {
+    EXPECT_EQ(stability.boundaries(e).epoch(), e);
+    prunes += stability.boundaries(e).prune();
+  }
+  EXPECT_EQ(prunes, 1);
+  // The history tells the story: pending, running, back to pending (the lost worker), running,
+  // succeeded.
+  ASSERT_EQ(job.history_size(), 5);
+  EXPECT_EQ(job.history(2).to(), ocs::v1::JOB_STATE_PENDING);
+  EXPECT_THAT(job.history(2).reason(), ::testing::HasSubstr("was lost; restart 1 of 3"));
+  EXPECT_TRUE(fs::exists(dir_ + "/shared/" + id + "/report.json"));
 }
 
 TEST_F(ServiceModeTest, OcsctlSubmitFollowsTheJobToItsEnd) {

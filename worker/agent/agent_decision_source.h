@@ -11,11 +11,9 @@ namespace ocs::worker::agent {
 
 class AgentDecisionSource final : public train::DecisionSource {
  public:
-  AgentDecisionSource(CoordinatorSession& session, std::string job_id, int rank,
-                      int monitor_start_epoch)
+  AgentDecisionSource(CoordinatorSession& session, Assignment assignment, int monitor_start_epoch)
       : session_(session),
-        job_id_(std::move(job_id)),
-        rank_(rank),
+        assignment_(std::move(assignment)),
         monitor_start_epoch_(monitor_start_epoch) {}
 
   // Masks are due from monitorStartEpoch until the prune, as the coordinator's decider expects.
@@ -23,16 +21,18 @@ class AgentDecisionSource final : public train::DecisionSource {
 
   absl::StatusOr<common::Verdict> Decide(const train::BoundaryReport& report) override {
     train::BoundaryReport sent = report;
-    if (rank_ != 0) sent.mask.reset();  // rank 0's mask speaks for all: they are identical
-    auto verdict = session_.Exchange(job_id_, rank_, sent);
+    if (assignment_.rank != 0) sent.mask.reset();  // rank 0's mask speaks for all
+    auto verdict = session_.Exchange(assignment_, sent);
     if (verdict.ok() && verdict->kind == common::Verdict::Kind::kPrune) pruned_ = true;
     return verdict;
   }
 
+  // A rank resumed past the prune asks for no more masks.
+  void OnResume(int /*next_epoch*/, bool pruned) override { pruned_ = pruned; }
+
  private:
   CoordinatorSession& session_;
-  std::string job_id_;
-  int rank_;
+  Assignment assignment_;
   int monitor_start_epoch_;
   bool pruned_ = false;
 };

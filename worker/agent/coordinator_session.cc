@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
@@ -40,8 +41,9 @@ struct CoordinatorSession::Impl {
   std::mutex mutex;  // guards everything below and writes to the stream
   std::condition_variable changed;
   std::deque<Assignment> assignments;
-  std::map<std::pair<std::string, int>, ocs::v1::Verdict> verdicts;  // (job, epoch)
-  std::map<std::string, std::string> cancelled;                      // job -> reason
+  // By (job, attempt, epoch), and (job, attempt) -> reason.
+  std::map<std::tuple<std::string, int, int>, ocs::v1::Verdict> verdicts;
+  std::map<std::pair<std::string, int>, std::string> cancelled;
   bool ended = false;
   std::thread reader, heartbeat;
 
@@ -106,12 +108,14 @@ void CoordinatorSession::ReadLoop() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     if (message.has_assignment()) {
       const auto& a = message.assignment();
-      impl_->assignments.push_back(
-          {a.job_id(), a.spec_yaml(), a.rank(), a.world_size(), a.master()});
+      impl_->assignments.push_back({a.job_id(), a.spec_yaml(), a.rank(), a.world_size(), a.master(),
+                                    a.attempt(), a.resume()});
     } else if (message.has_verdict()) {
-      impl_->verdicts[{message.verdict().job_id(), message.verdict().epoch()}] = message.verdict();
+      const auto& v = message.verdict();
+      impl_->verdicts[{v.job_id(), v.attempt(), v.epoch()}] = v;
     } else if (message.has_cancel()) {
-      impl_->cancelled[message.cancel().job_id()] = message.cancel().reason();
+      const auto& c = message.cancel();
+      impl_->cancelled[{c.job_id(), c.attempt()}] = c.reason();
     }
     impl_->changed.notify_all();
   }
@@ -145,12 +149,14 @@ std::optional<Assignment> CoordinatorSession::NextAssignment() {
   return next;
 }
 
-absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const std::string& job_id, int rank,
+absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& assignment,
                                                              const train::BoundaryReport& report) {
+  const std::string& job_id = assignment.job_id;
   ocs::v1::WorkerMessage message;
   ocs::v1::EpochReport* out = message.mutable_report();
   out->set_job_id(job_id);
-  out->set_rank(rank);
+  out->set_attempt(assignment.attempt);
+  out->set_rank(assignment.rank);
   out->set_epoch(report.epoch);
   if (report.mask) out->set_mask(common::EncodeMask(*report.mask));
   out->set_train_loss(report.train_loss);
@@ -161,29 +167,39 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const std::string& 
   out->set_weights_digest(report.weights_digest);
   if (!impl_->Write(message)) return absl::UnavailableError("the coordinator session ended");
   std::unique_lock<std::mutex> lock(impl_->mutex);
-  const auto key = std::make_pair(job_id, report.epoch);
+  const auto key = std::make_tuple(job_id, assignment.attempt, report.epoch);
+  const auto attempt = std::make_pair(job_id, assignment.attempt);
   impl_->changed.wait(lock, [&] {
-    return impl_->ended || impl_->verdicts.count(key) || impl_->cancelled.count(job_id);
+    return impl_->ended || impl_->verdicts.count(key) || impl_->cancelled.count(attempt);
   });
-  if (impl_->cancelled.count(job_id)) {
-    return absl::CancelledError(absl::StrCat("job ", job_id, ": ", impl_->cancelled[job_id]));
+  if (impl_->cancelled.count(attempt)) {
+    return absl::CancelledError(absl::StrCat("job ", job_id, ": ", impl_->cancelled[attempt]));
   }
   if (!impl_->verdicts.count(key)) return absl::UnavailableError("the coordinator session ended");
   // Kept, not taken: every local rank of the job reads the same verdict (dropped at Finished).
   return VerdictFrom(impl_->verdicts[key]);
 }
 
-void CoordinatorSession::Finished(const std::string& job_id, int rank, bool succeeded,
+bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->ended || impl_->cancelled.count({assignment.job_id, assignment.attempt}) > 0;
+}
+
+void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
                                   const std::string& message) {
+  const std::string& job_id = assignment.job_id;
   ocs::v1::WorkerMessage out;
   out.mutable_finished()->set_job_id(job_id);
-  out.mutable_finished()->set_rank(rank);
+  out.mutable_finished()->set_attempt(assignment.attempt);
+  out.mutable_finished()->set_rank(assignment.rank);
   out.mutable_finished()->set_succeeded(succeeded);
   out.mutable_finished()->set_message(message);
   impl_->Write(out);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   for (auto it = impl_->verdicts.begin(); it != impl_->verdicts.end();) {
-    it = it->first.first == job_id ? impl_->verdicts.erase(it) : std::next(it);
+    const bool mine =
+        std::get<0>(it->first) == job_id && std::get<1>(it->first) == assignment.attempt;
+    it = mine ? impl_->verdicts.erase(it) : std::next(it);
   }
 }
 

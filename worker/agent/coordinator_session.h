@@ -27,6 +27,8 @@ struct Assignment {
   int rank = 0;
   int world_size = 1;
   std::string master;
+  int attempt = 0;      // the job's restarts so far; every message about the rank carries it
+  bool resume = false;  // continue from the newest checkpoint
 };
 
 struct SessionOptions {
@@ -48,9 +50,12 @@ class CoordinatorSession {
   std::optional<Assignment> NextAssignment();
   // Sends a rank's boundary report and waits for the coordinator's verdict for that boundary.
   // Cancelled when the job was cancelled, Unavailable when the session ended.
-  absl::StatusOr<common::Verdict> Exchange(const std::string& job_id, int rank,
+  absl::StatusOr<common::Verdict> Exchange(const Assignment& assignment,
                                            const train::BoundaryReport& report);
-  void Finished(const std::string& job_id, int rank, bool succeeded, const std::string& message);
+  void Finished(const Assignment& assignment, bool succeeded, const std::string& message);
+  // Whether the rank should stop now: the coordinator cancelled its attempt, or the session
+  // ended (a rank nobody will give verdicts to only holds its device).
+  bool ShouldStop(const Assignment& assignment) const;
 
  private:
   struct Impl;

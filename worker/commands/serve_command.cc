@@ -19,14 +19,9 @@
 namespace ocs::worker::commands {
 namespace {
 
-// Runs one assigned rank to its end and tells the coordinator how it went.
-void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
-             const ServeOptions& options) {
-  auto fail = [&](const absl::Status& status) {
-    common::LogError(
-        absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
-    session.Finished(assignment.job_id, assignment.rank, false, std::string(status.message()));
-  };
+// Trains one assigned rank; `fail` reports a problem to the coordinator.
+void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
+               const ServeOptions& options, const std::function<void(absl::Status)>& fail) {
   auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
   if (!spec.ok()) return fail(spec.status());
   auto collectives = train::JoinProcessGroup(
@@ -36,8 +31,11 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   trainer_options.spec = *spec;
   trainer_options.output_dir = absl::StrCat(options.work_dir, "/", assignment.job_id);
   trainer_options.quiet = true;
-  agent::AgentDecisionSource decisions(session, assignment.job_id, assignment.rank,
-                                       spec->stability.monitor_start_epoch);
+  trainer_options.resume = assignment.resume;
+  trainer_options.stop_requested = [&session, &assignment] {
+    return session.ShouldStop(assignment);
+  };
+  agent::AgentDecisionSource decisions(session, assignment, spec->stability.monitor_start_epoch);
   auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
@@ -52,9 +50,25 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   auto summary = (*trainer)->Run();
   if (!summary.ok()) return fail(summary.status());
   common::LogInfo(absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, " finished"));
-  session.Finished(assignment.job_id, assignment.rank, true, "");
+  session.Finished(assignment, true, "");
 }
 
+// Runs one assigned rank to its end and tells the coordinator how it went.
+void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
+             const ServeOptions& options) {
+  auto fail = [&](const absl::Status& status) {
+    common::LogError(
+        absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
+    session.Finished(assignment, false, std::string(status.message()));
+  };
+  // A peer that died mid-collective surfaces as an exception from c10d: this rank fails, the
+  // worker process carries on.
+  try {
+    TrainRank(session, assignment, options, fail);
+  } catch (const std::exception& e) {
+    fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
+  }
+}
 }  // namespace
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {

@@ -30,6 +30,8 @@ class DecisionSource {
   // Whether the boundary before `epoch` needs a mask.
   virtual bool WantsMask(int epoch) const = 0;
   virtual absl::StatusOr<common::Verdict> Decide(const BoundaryReport& report) = 0;
+  // The trainer resumed from a checkpoint: training continues at `next_epoch`, pruned or not.
+  virtual void OnResume(int next_epoch, bool pruned) {}
 };
 
 class StandaloneDecisionSource final : public DecisionSource {

@@ -195,6 +195,7 @@ absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
   summary.dense_params = cost.params;
   if (options.resume) {
     if (absl::Status status = Resume(); !status.ok()) return status;
+    decisions->OnResume(next_epoch, prune_mask.has_value());
   }
   model->to(device);
   if (device.is_cuda()) model->UseChannelsLast();
@@ -253,7 +254,7 @@ absl::StatusOr<RunSummary> Trainer::State::Run() {
     EpochRecord record;
     record.epoch = epoch;
     if (absl::Status status = Boundary(epoch, &record); !status.ok()) return status;
-    TrainEpoch(epoch, &record);
+    if (absl::Status status = TrainEpoch(epoch, &record); !status.ok()) return status;
     AverageBatchNormStatistics();
     const auto eval_start = Clock::now();
     const Totals test = Evaluate();
@@ -362,7 +363,7 @@ absl::StatusOr<common::Mask> Trainer::State::ComputeMask() {
   return common::DecodeMask(encoded);
 }
 
-void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
+absl::Status Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
   const common::TrainingSpec& training = options.spec.training;
   model->train();
   EpochBatches batches(data.train, local_batch, collectives.rank(), collectives.world_size(),
@@ -377,6 +378,7 @@ void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
   double examples = 0;
   const auto epoch_start = Clock::now();
   for (int64_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return absl::CancelledError(absl::StrCat("stopped in epoch ", epoch));
     auto t = Clock::now();
     auto [images, labels] = batches.Batch(i);
     const auto [begin, count] = batches.Range(i);
@@ -412,6 +414,7 @@ void Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
   record->train_loss = totals.loss / totals.count;
   record->train_accuracy = totals.correct / totals.count;
   record->images_per_second = totals.count / seconds;
+  return absl::OkStatus();
 }
 
 bool Trainer::State::GroupLasso() const {

@@ -32,6 +32,8 @@ struct TrainerOptions {
   bool quiet = false;         // no per-epoch lines
   bool dense_only = false;    // the unpruned baseline: same schedule, no masks, no prune
   bool cuda_graphs = true;    // on a GPU, replay the training step as a CUDA graph
+  // Polled every step: true stops the run with Cancelled (the coordinator cancelled this rank).
+  std::function<bool()> stop_requested;
 };
 
 struct EpochTimings {

@@ -59,7 +59,8 @@ struct Trainer::State {
   void Report(const EpochRecord& record, double elapsed);
   absl::Status Boundary(int epoch, EpochRecord* record);
   absl::StatusOr<common::Mask> ComputeMask();
-  void TrainEpoch(int epoch, EpochRecord* record);
+  absl::Status TrainEpoch(int epoch, EpochRecord* record);
+  bool StopRequested() const { return options.stop_requested && options.stop_requested(); }
   bool GroupLasso() const;
   void ForwardBackward(const at::Tensor& x, const at::Tensor& y);
   void StepBody(const at::Tensor& x, const at::Tensor& y, bool capturing);

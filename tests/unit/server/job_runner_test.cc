@@ -18,10 +18,12 @@ using ::testing::HasSubstr;
 class FakeLink final : public WorkerLink {
  public:
   void Assign(const RankAssignment& assignment) override { assignments.push_back(assignment); }
-  void SendVerdict(const std::string&, const common::Verdict& verdict) override {
+  void SendVerdict(const std::string&, int, const common::Verdict& verdict) override {
     verdicts.push_back(verdict);
   }
-  void Cancel(const std::string&, const std::string& reason) override { cancels.push_back(reason); }
+  void Cancel(const std::string&, int, const std::string& reason) override {
+    cancels.push_back(reason);
+  }
 
   std::vector<RankAssignment> assignments;
   std::vector<common::Verdict> verdicts;

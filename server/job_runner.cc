@@ -120,6 +120,26 @@ void JobRunner::Schedule() {
   }
 }
 
+std::vector<std::string> JobRunner::RequeueInterruptedJobs() {
+  std::vector<std::string> requeued;
+  std::string token;
+  do {
+    auto page = store_.List({JobState::kRunning, {}}, 500, token);
+    if (!page.ok()) break;
+    for (const JobRecord& job : page->jobs) {
+      if (store_
+              .Transition(job.id, JobState::kPending,
+                          "the coordinator restarted; the job resumes from its newest checkpoint",
+                          clock_())
+              .ok()) {
+        requeued.push_back(job.id);
+      }
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  return requeued;
+}
+
 absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& report) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = running_.find(report.job_id);

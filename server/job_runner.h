@@ -65,6 +65,10 @@ class JobRunner {
   void Disconnect(const std::string& worker_id);
   // Starts the pending jobs that fit on the connected workers, oldest first.
   void Schedule();
+  // At start-up: jobs the store says were running lost their ranks with the previous
+  // coordinator; they go back to the queue and resume from their newest checkpoints once
+  // workers join again. Returns their ids.
+  std::vector<std::string> RequeueInterruptedJobs();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
   // does not fit the model); nothing changes then.

@@ -1,4 +1,6 @@
 // ocs-coordinator: the control plane. main only parses the command line and wires the parts.
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -27,6 +29,21 @@ std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server) {
     sigwait(&signals, &signal);
     spdlog::info("received signal {}, shutting down", signal);
     server->Shutdown();
+  });
+}
+
+// Declares workers whose heartbeats stopped (a hung process, a partitioned host) lost, once a
+// second, until `done`: their jobs restart elsewhere. A closed session is noticed at once.
+std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRunner& runner,
+                        const std::atomic<bool>& done) {
+  return std::thread([&workers, &runner, &done] {
+    while (!done) {
+      for (const std::string& id : workers.ExpireLeases()) {
+        spdlog::warn("worker {} missed its heartbeats: lost", id);
+        runner.Disconnect(id);
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   });
 }
 
@@ -70,6 +87,9 @@ int main(int argc, char** argv) {
   jobs.OnCancelled([&runner](const std::string& id, const std::string& reason) {
     runner.Cancelled(id, reason);
   });
+  for (const std::string& id : runner.RequeueInterruptedJobs()) {
+    spdlog::warn("job {} was running when the coordinator stopped: queued to resume", id);
+  }
   ocs::server::CoordinatorServer server(jobs, workers, runner);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
@@ -79,7 +99,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("ocs-coordinator {} serving on port {}", ocs::common::kVersion, *port);
+  std::atomic<bool> done{false};
+  std::thread lease_thread = WatchLeases(workers, runner, done);
   server.Wait();
+  done = true;
+  lease_thread.join();
   signal_thread.join();
   return 0;
 }

@@ -46,17 +46,23 @@ class ServiceModeTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     address_ = absl::StrCat("127.0.0.1:", PickFreePort());
-    coordinator_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir",
-                                 dir_ + "/coordinator", "--rendezvous-port-base",
-                                 std::to_string(PickFreePort())},
-        dir_ + "/coordinator.log");
+    rendezvous_port_ = PickFreePort();
+    StartCoordinator();
     grpc::ChannelArguments arguments;
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
     ASSERT_TRUE(
         channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
     jobs_ = ocs::v1::JobService::NewStub(channel_);
+  }
+
+  // A coordinator on address_ with its store in dir_/coordinator; each start logs to its own file.
+  void StartCoordinator() {
+    coordinator_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir",
+                                 dir_ + "/coordinator", "--rendezvous-port-base",
+                                 std::to_string(rendezvous_port_)},
+        absl::StrCat(dir_, "/coordinator", coordinator_starts_++, ".log"));
   }
 
   // `shared`: the work folder all workers mount in a deployment (checkpoints survive a worker).
@@ -93,8 +99,17 @@ class ServiceModeTest : public ::testing::Test {
     ocs::v1::GetJobRequest request;
     request.set_id(id);
     ocs::v1::Job job;
-    grpc::ClientContext context;
-    EXPECT_TRUE(jobs_->GetJob(&context, request, &job).ok());
+    grpc::Status status;
+    // Across a coordinator restart a call can meet the closing connection: try again.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      grpc::ClientContext context;
+      context.set_wait_for_ready(true);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      status = jobs_->GetJob(&context, request, &job);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_TRUE(status.ok()) << status.error_message();
     return job;
   }
 
@@ -116,12 +131,17 @@ class ServiceModeTest : public ::testing::Test {
     request.set_id(id);
     ocs::v1::GetStabilityResponse response;
     grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     EXPECT_TRUE(jobs_->GetStability(&context, request, &response).ok());
     return response;
   }
 
   std::string Logs() {
-    std::string logs = ReadFile(dir_ + "/coordinator.log");
+    std::string logs;
+    for (int n = 0; n < coordinator_starts_; ++n) {
+      logs += ReadFile(absl::StrCat(dir_, "/coordinator", n, ".log"));
+    }
     for (size_t n = 0; n < workers_.size(); ++n) {
       logs += ReadFile(absl::StrCat(dir_, "/worker", n, ".log"));
     }
@@ -129,6 +149,8 @@ class ServiceModeTest : public ::testing::Test {
   }
 
   std::string dir_, address_;
+  int rendezvous_port_ = 0;
+  int coordinator_starts_ = 0;
   std::unique_ptr<Subprocess> coordinator_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -146,7 +168,7 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
   std::string report_path = dir_ + "/worker0/" + id + "/report.json";
   if (!fs::exists(report_path)) report_path = dir_ + "/worker1/" + id + "/report.json";
   ASSERT_TRUE(fs::exists(report_path)) << Logs();
-  EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), ::testing::HasSubstr("2 ranks"));
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator0.log"), ::testing::HasSubstr("2 ranks"));
   const nlohmann::json report = nlohmann::json::parse(ReadFile(report_path));
 
   // The coordinator stored every boundary once, in order, with one prune: the one the worker
@@ -230,7 +252,7 @@ TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
   ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
   EXPECT_EQ(job.restarts(), 1);
-  EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), ::testing::HasSubstr("resumed at epoch"));
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator0.log"), ::testing::HasSubstr("resumed at epoch"));
   // Every boundary once, in order, none missing, exactly one prune.
   const ocs::v1::GetStabilityResponse stability = Stability(id);
   ASSERT_EQ(stability.boundaries_size(), 8) << Logs();
@@ -246,6 +268,37 @@ TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   EXPECT_EQ(job.history(2).to(), ocs::v1::JOB_STATE_PENDING);
   EXPECT_THAT(job.history(2).reason(), ::testing::HasSubstr("was lost; restart 1 of 3"));
   EXPECT_TRUE(fs::exists(dir_ + "/shared/" + id + "/report.json"));
+}
+
+TEST_F(ServiceModeTest, AKilledCoordinatorRestartsAndItsJobSucceedsWithEveryEpochOnce) {
+  OCS_SKIP_WITHOUT_GLOO();
+  StartWorker(1, /*shared=*/true);
+  StartWorker(1, /*shared=*/true);
+  std::string yaml = Job("survives", 2);
+  yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 8");
+  yaml.replace(yaml.find("sparsityEndEpoch: 2"), 19, "sparsityEndEpoch: 6");
+  yaml.replace(yaml.find("everyEpochs: 0"), 14, "everyEpochs: 1");
+  const std::string id = Submit(yaml);
+  ASSERT_TRUE(WaitForBoundaries(id, 4)) << Logs();
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait();
+  StartCoordinator();  // same address, same store; the workers join again by themselves
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator1.log"), ::testing::HasSubstr("resumed at epoch"));
+  const ocs::v1::GetStabilityResponse stability = Stability(id);
+  ASSERT_EQ(stability.boundaries_size(), 8) << Logs();
+  int prunes = 0;
+  for (int e = 0; e < 8; ++e) {
+    EXPECT_EQ(stability.boundaries(e).epoch(), e);
+    prunes += stability.boundaries(e).prune();
+  }
+  EXPECT_EQ(prunes, 1);
+  bool requeued = false;
+  for (const ocs::v1::JobTransition& t : job.history()) {
+    requeued = requeued || t.reason().find("coordinator restarted") != std::string::npos;
+  }
+  EXPECT_TRUE(requeued);
 }
 
 TEST_F(ServiceModeTest, OcsctlSubmitFollowsTheJobToItsEnd) {

@@ -135,7 +135,15 @@ void CoordinatorSession::HeartbeatLoop() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + period);
     const grpc::Status status = impl_->stub->Heartbeat(&context, request, &response);
-    if (!status.ok()) spdlog::warn("heartbeat: {}", status.error_message());
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // The coordinator declared this worker lost: end the session, so that the worker stops
+      // its ranks and joins again.
+      spdlog::warn("heartbeat: {}; leaving the session", status.error_message());
+      impl_->context.TryCancel();
+      return;
+    } else if (!status.ok()) {
+      spdlog::warn("heartbeat: {}", status.error_message());
+    }
     lock.lock();
   }
 }

@@ -1,6 +1,10 @@
 #include "worker/commands/serve_command.h"
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -69,6 +73,38 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
     fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
   }
 }
+// Runs the ranks the coordinator assigns until the session ends; its ranks stop with it.
+void RunSession(agent::CoordinatorSession& session, const ServeOptions& options) {
+  common::LogInfo(absl::StrCat("worker ", session.worker_id(), " joined ", options.coordinator,
+                               " with ", options.slots, " slot(s)"));
+  std::vector<std::thread> ranks;
+  while (auto assignment = session.NextAssignment()) {
+    common::LogInfo(absl::StrCat("job ", assignment->job_id, ": rank ", assignment->rank, " of ",
+                                 assignment->world_size, ", rendezvous ", assignment->master,
+                                 assignment->resume ? ", resuming" : ""));
+    ranks.emplace_back([&session, a = *assignment, &options] { RunRank(session, a, options); });
+  }
+  for (std::thread& rank : ranks) rank.join();
+}
+
+// Registers again after the coordinator went away, retrying with backoff while it is
+// unreachable (a restart takes seconds); gives up only when it refuses this worker.
+absl::StatusOr<std::unique_ptr<agent::CoordinatorSession>> Reconnect(
+    const agent::SessionOptions& session_options) {
+  auto backoff = std::chrono::seconds(1);
+  while (true) {
+    auto session = agent::CoordinatorSession::Open(session_options);
+    if (session.ok() ||
+        !absl::IsUnavailable(session.status()) && !absl::IsDeadlineExceeded(session.status())) {
+      return session;
+    }
+    common::LogWarning(
+        absl::StrCat(session.status().message(), "; retrying in ", backoff.count(), " s"));
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::seconds(10));
+  }
+}
+
 }  // namespace
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
@@ -91,24 +127,18 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
 
 int Serve(const ServeOptions& options) {
   train::ConfigureIntraOpThreads(options.threads);
-  auto session = agent::CoordinatorSession::Open(
-      {options.coordinator, options.host,
-       options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots});
-  if (!session.ok()) {
-    std::cerr << "error: " << session.status().message() << "\n";
-    return 1;
+  const agent::SessionOptions session_options{
+      options.coordinator, options.host,
+      options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots};
+  auto session = agent::CoordinatorSession::Open(session_options);
+  while (session.ok()) {
+    RunSession(**session, options);
+    common::LogWarning("the coordinator session ended; joining again");
+    session.value().reset();
+    session = Reconnect(session_options);
   }
-  common::LogInfo(absl::StrCat("worker ", (*session)->worker_id(), " joined ", options.coordinator,
-                               " with ", options.slots, " slot(s)"));
-  std::vector<std::thread> ranks;
-  while (auto assignment = (*session)->NextAssignment()) {
-    common::LogInfo(absl::StrCat("job ", assignment->job_id, ": rank ", assignment->rank, " of ",
-                                 assignment->world_size, ", rendezvous ", assignment->master));
-    ranks.emplace_back([&session, a = *assignment, &options] { RunRank(**session, a, options); });
-  }
-  for (std::thread& rank : ranks) rank.join();
-  common::LogInfo("the coordinator session ended");
-  return 0;
+  std::cerr << "error: " << session.status().message() << "\n";
+  return 1;
 }
 
 }  // namespace ocs::worker::commands

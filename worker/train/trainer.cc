@@ -57,6 +57,9 @@ constexpr int kCompensationBatches = 8;
 constexpr int kReestimationBatches = 50;
 // Eager steps before a CUDA graph is recorded (cuDNN's autotuning runs in the first).
 constexpr int kCaptureWarmup = 3;
+// How often ranks agree on whether to stop: a cancelled rank frees its device within this many
+// steps, at the cost of one tiny all-reduce per poll.
+constexpr int kStopPollSteps = 10;
 
 // bf16 autocast around the forward pass when the job asks for it. The cast-weight cache stays off
 // while a CUDA graph is recorded: casts cached outside the graph would not be replayed in it.
@@ -235,13 +238,24 @@ void Trainer::State::AverageBatchNormStatistics() {
   for (at::Tensor& buffer : buffers) buffer.div_(collectives.world_size());
 }
 
-// Sums the three totals over ranks.
+// Sums the three totals over ranks (on the training device: NCCL reduces GPU tensors only).
 Totals Trainer::State::AllRanks(Totals totals) {
   if (collectives.world_size() == 1) return totals;
   std::vector<at::Tensor> t = {
-      at::tensor({totals.loss, totals.correct, totals.count}, at::kDouble)};
+      at::tensor({totals.loss, totals.correct, totals.count}, at::kDouble).to(device)};
   collectives.AllReduceSum(t);
-  return {t[0][0].item<double>(), t[0][1].item<double>(), t[0][2].item<double>()};
+  const at::Tensor sums = t[0].cpu();
+  return {sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>()};
+}
+
+// Whether any rank was asked to stop. Every rank must leave at the same step, or one would wait
+// in a collective for a peer that already left: the flag is agreed on through the group.
+bool Trainer::State::StopAgreed() {
+  const bool local = options.stop_requested && options.stop_requested();
+  if (collectives.world_size() == 1) return local;
+  std::vector<at::Tensor> flag = {at::full({1}, local ? 1.0 : 0.0, at::kFloat).to(device)};
+  collectives.AllReduceSum(flag);
+  return flag[0].item<float>() > 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,14 +365,16 @@ absl::StatusOr<common::Mask> Trainer::State::ComputeMask() {
     encoded = common::EncodeMask(result->mask);
   }
   if (collectives.world_size() > 1) {
+    // On the training device: NCCL broadcasts GPU tensors only.
     std::vector<at::Tensor> length = {
-        at::tensor({static_cast<int64_t>(encoded.size())}, at::kLong)};
+        at::tensor({static_cast<int64_t>(encoded.size())}, at::kLong).to(device)};
     collectives.Broadcast(length, 0);
     at::Tensor bytes = at::zeros({length[0].item<int64_t>()}, at::kByte);
     if (collectives.rank() == 0) std::memcpy(bytes.data_ptr(), encoded.data(), encoded.size());
-    std::vector<at::Tensor> payload = {bytes};
+    std::vector<at::Tensor> payload = {bytes.to(device)};
     collectives.Broadcast(payload, 0);
-    encoded.assign(reinterpret_cast<const char*>(payload[0].data_ptr()), payload[0].numel());
+    const at::Tensor received = payload[0].cpu();
+    encoded.assign(reinterpret_cast<const char*>(received.data_ptr()), received.numel());
   }
   return common::DecodeMask(encoded);
 }
@@ -378,7 +394,9 @@ absl::Status Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
   double examples = 0;
   const auto epoch_start = Clock::now();
   for (int64_t i = 0; i < batches.size(); ++i) {
-    if (StopRequested()) return absl::CancelledError(absl::StrCat("stopped in epoch ", epoch));
+    if (i % kStopPollSteps == 0 && StopAgreed()) {
+      return absl::CancelledError(absl::StrCat("stopped in epoch ", epoch));
+    }
     auto t = Clock::now();
     auto [images, labels] = batches.Batch(i);
     const auto [begin, count] = batches.Range(i);

@@ -60,7 +60,7 @@ struct Trainer::State {
   absl::Status Boundary(int epoch, EpochRecord* record);
   absl::StatusOr<common::Mask> ComputeMask();
   absl::Status TrainEpoch(int epoch, EpochRecord* record);
-  bool StopRequested() const { return options.stop_requested && options.stop_requested(); }
+  bool StopAgreed();
   bool GroupLasso() const;
   void ForwardBackward(const at::Tensor& x, const at::Tensor& y);
   void StepBody(const at::Tensor& x, const at::Tensor& y, bool capturing);

@@ -1,5 +1,12 @@
 #include "server/job_service.h"
 
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/mask.h"
 #include "proto/spec_validation.h"
@@ -53,6 +60,13 @@ void ToProto(const JobRecord& job, ocs::v1::Job* out) {
   out->set_restarts(job.restarts);
 }
 
+void ToProto(const TransitionRecord& t, ocs::v1::JobTransition* out) {
+  if (t.from) out->set_from(ToProto(*t.from));
+  out->set_to(ToProto(t.to));
+  out->set_time_unix_ms(t.time_ms);
+  out->set_reason(t.reason);
+}
+
 void ToProto(const BoundaryRecord& b, ocs::v1::EpochBoundary* out) {
   out->set_epoch(b.epoch);
   out->set_phase(b.phase);
@@ -97,13 +111,7 @@ grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
   ToProto(*job, response);
   auto history = jobs_.History(request->id());
   if (!history.ok()) return ToGrpcStatus(history.status());
-  for (const TransitionRecord& t : *history) {
-    ocs::v1::JobTransition* out = response->add_history();
-    if (t.from) out->set_from(ToProto(*t.from));
-    out->set_to(ToProto(t.to));
-    out->set_time_unix_ms(t.time_ms);
-    out->set_reason(t.reason);
-  }
+  for (const TransitionRecord& t : *history) ToProto(t, response->add_history());
   return grpc::Status::OK;
 }
 
@@ -166,6 +174,50 @@ grpc::Status JobService::GetMasks(grpc::ServerContext* /*context*/,
         absl::StrCat("job ", request->id(), " has no mask for epoch ", request->epoch()));
   }
   return grpc::Status::OK;
+}
+
+// Polls the store: it is the record of truth across coordinator restarts, and a watcher waits at
+// most one poll interval for news.
+grpc::Status JobService::WatchJob(grpc::ServerContext* context,
+                                  const ocs::v1::WatchJobRequest* request,
+                                  grpc::ServerWriter<ocs::v1::JobEvent>* writer) {
+  constexpr auto kPollInterval = std::chrono::milliseconds(100);
+  size_t transitions_sent = 0;
+  std::set<std::pair<int, int64_t>> boundaries_sent;  // (epoch, decision time)
+  while (!context->IsCancelled()) {
+    auto history = jobs_.History(request->id());
+    if (!history.ok()) return ToGrpcStatus(history.status());
+    auto boundaries = jobs_.Boundaries(request->id());
+    if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
+    // What is new, in time order.
+    std::vector<std::pair<int64_t, ocs::v1::JobEvent>> news;
+    for (size_t i = transitions_sent; i < history->size(); ++i) {
+      ocs::v1::JobEvent event;
+      ToProto((*history)[i], event.mutable_transition());
+      news.emplace_back((*history)[i].time_ms, std::move(event));
+    }
+    for (const BoundaryRecord& b : *boundaries) {
+      if (!boundaries_sent.insert({b.epoch, b.time_ms}).second) continue;
+      ocs::v1::JobEvent event;
+      ToProto(b, event.mutable_boundary());
+      news.emplace_back(b.time_ms, std::move(event));
+    }
+    // Within one millisecond a final state comes after the boundaries (they led to it).
+    auto key = [](const std::pair<int64_t, ocs::v1::JobEvent>& e) {
+      const bool final =
+          e.second.has_transition() && IsTerminal(*FromProto(e.second.transition().to()));
+      return std::make_pair(e.first, final);
+    };
+    std::stable_sort(news.begin(), news.end(),
+                     [&](const auto& a, const auto& b) { return key(a) < key(b); });
+    for (const auto& [time, event] : news) {
+      if (!writer->Write(event)) return grpc::Status::CANCELLED;
+    }
+    transitions_sent = history->size();
+    if (!history->empty() && IsTerminal(history->back().to)) return grpc::Status::OK;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  return grpc::Status::CANCELLED;
 }
 
 }  // namespace ocs::server

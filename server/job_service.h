@@ -25,6 +25,8 @@ class JobService final : public ocs::v1::JobService::Service {
                             ocs::v1::GetStabilityResponse* response) override;
   grpc::Status GetMasks(grpc::ServerContext* context, const ocs::v1::GetMasksRequest* request,
                         ocs::v1::GetMasksResponse* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const ocs::v1::WatchJobRequest* request,
+                        grpc::ServerWriter<ocs::v1::JobEvent>* writer) override;
 
  private:
   JobManager& jobs_;

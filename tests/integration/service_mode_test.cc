@@ -162,7 +162,21 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
   StartWorker(1);
   StartWorker(1);
   const std::string id = Submit(Job("two-workers", 2));
+  // A watcher from the start sees the whole story and its stream ends with the job.
+  std::vector<ocs::v1::JobEvent> events;
+  grpc::Status watched;
+  std::thread watcher([&] {
+    ocs::v1::WatchJobRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(240));
+    auto reader = jobs_->WatchJob(&context, request);
+    ocs::v1::JobEvent event;
+    while (reader->Read(&event)) events.push_back(event);
+    watched = reader->Finish();
+  });
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  watcher.join();
   ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
   // Rank 0 ran on one of the two workers and exported there.
   std::string report_path = dir_ + "/worker0/" + id + "/report.json";
@@ -201,6 +215,16 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
   for (size_t g = 0; g < decided.groups.size(); ++g) {
     EXPECT_EQ(decided.groups[g].kept, report["mask"][g]["kept"].get<std::vector<int>>()) << g;
   }
+  // The watch stream: pending, running, the four boundaries in order, succeeded; then its end.
+  EXPECT_TRUE(watched.ok()) << watched.error_message();
+  std::vector<std::string> story;
+  for (const ocs::v1::JobEvent& event : events) {
+    story.push_back(event.has_transition() ? ocs::v1::JobState_Name(event.transition().to())
+                                           : absl::StrCat("epoch ", event.boundary().epoch()));
+  }
+  EXPECT_THAT(story,
+              ::testing::ElementsAre("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "epoch 0", "epoch 1",
+                                     "epoch 2", "epoch 3", "JOB_STATE_SUCCEEDED"));
   // And the job's history: submitted, started, succeeded.
   ASSERT_EQ(job.history_size(), 3);
   EXPECT_EQ(job.history(0).to(), ocs::v1::JOB_STATE_PENDING);

@@ -12,9 +12,10 @@
 
 namespace ocs::server {
 
-CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner)
+CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
+                                     const ArtifactFiles& artifacts)
     : job_service_(std::make_unique<JobService>(jobs)),
-      worker_service_(std::make_unique<WorkerService>(workers, runner)) {}
+      worker_service_(std::make_unique<WorkerService>(workers, runner, artifacts)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 

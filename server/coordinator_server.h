@@ -12,6 +12,7 @@ class Server;
 
 namespace ocs::server {
 
+class ArtifactFiles;
 class JobManager;
 class JobRunner;
 class JobService;
@@ -20,7 +21,8 @@ class WorkerService;
 
 class CoordinatorServer {
  public:
-  CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner);
+  CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
+                    const ArtifactFiles& artifacts);
   ~CoordinatorServer();
 
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.

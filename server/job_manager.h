@@ -31,6 +31,9 @@ class JobManager {
   absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) {
     return store_.Boundaries(id);
   }
+  absl::StatusOr<std::vector<ArtifactRecord>> Artifacts(absl::string_view id) {
+    return store_.Artifacts(id);
+  }
 
   // Called after a job was stored (to schedule it) and after one was cancelled (to stop its
   // ranks); set once, by the wiring in main.

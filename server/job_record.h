@@ -56,6 +56,14 @@ struct BoundaryRecord {
   int64_t time_ms = 0;
 };
 
+// A file a job produced, kept in the coordinator's data folder.
+struct ArtifactRecord {
+  std::string name;  // model.pt | report.json
+  std::string path;
+  int64_t size_bytes = 0;
+  int64_t time_ms = 0;
+};
+
 struct JobFilter {
   std::optional<JobState> state;
   std::map<std::string, std::string> labels;  // all must match

@@ -197,6 +197,20 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   return absl::OkStatus();
 }
 
+absl::Status JobRunner::CheckUpload(const std::string& worker_id, const std::string& job_id,
+                                    int attempt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = running_.find(job_id);
+  if (it == running_.end()) {
+    return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
+  }
+  return CheckRank(it->second, worker_id, attempt, 0);
+}
+
+absl::Status JobRunner::RecordArtifact(const std::string& job_id, const ArtifactRecord& artifact) {
+  return store_.PutArtifact(job_id, artifact);
+}
+
 std::optional<std::string> JobRunner::Divergence(const RunningJob& run, int epoch) {
   const uint32_t reference = run.digests.at(0);
   std::vector<std::string> differing;

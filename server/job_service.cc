@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <thread>
 #include <utility>
@@ -112,6 +113,13 @@ grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
   auto history = jobs_.History(request->id());
   if (!history.ok()) return ToGrpcStatus(history.status());
   for (const TransitionRecord& t : *history) ToProto(t, response->add_history());
+  auto artifacts = jobs_.Artifacts(request->id());
+  if (!artifacts.ok()) return ToGrpcStatus(artifacts.status());
+  for (const ArtifactRecord& a : *artifacts) {
+    ocs::v1::Artifact* out = response->add_artifacts();
+    out->set_name(a.name);
+    out->set_size_bytes(a.size_bytes);
+  }
   return grpc::Status::OK;
 }
 
@@ -218,6 +226,37 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
     std::this_thread::sleep_for(kPollInterval);
   }
   return grpc::Status::CANCELLED;
+}
+
+grpc::Status JobService::DownloadArtifact(grpc::ServerContext* context,
+                                          const ocs::v1::DownloadArtifactRequest* request,
+                                          grpc::ServerWriter<ocs::v1::ArtifactData>* writer) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  auto artifacts = jobs_.Artifacts(request->id());
+  if (!artifacts.ok()) return ToGrpcStatus(artifacts.status());
+  const auto it = std::find_if(artifacts->begin(), artifacts->end(),
+                               [&](const ArtifactRecord& a) { return a.name == request->name(); });
+  if (it == artifacts->end()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("job ", request->id(), " has no artifact \"", request->name(), "\""));
+  }
+  std::ifstream file(it->path, std::ios::binary);
+  if (!file) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        absl::StrCat(request->name(), " of job ", request->id(),
+                                     " is recorded but its file is gone (", it->path, ")"));
+  }
+  std::string buffer(kChunkBytes, '\0');
+  while (!context->IsCancelled()) {
+    file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize read = file.gcount();
+    if (read <= 0) break;
+    ocs::v1::ArtifactData chunk;
+    chunk.set_data(buffer.data(), static_cast<size_t>(read));
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace ocs::server

@@ -27,6 +27,9 @@ class JobService final : public ocs::v1::JobService::Service {
                         ocs::v1::GetMasksResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const ocs::v1::WatchJobRequest* request,
                         grpc::ServerWriter<ocs::v1::JobEvent>* writer) override;
+  grpc::Status DownloadArtifact(grpc::ServerContext* context,
+                                const ocs::v1::DownloadArtifactRequest* request,
+                                grpc::ServerWriter<ocs::v1::ArtifactData>* writer) override;
 
  private:
   JobManager& jobs_;

@@ -29,6 +29,9 @@ class JobStore {
   virtual absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) = 0;
   // Drops the boundaries from `epoch` on (a restarted job decides them again).
   virtual absl::Status DropBoundariesFrom(absl::string_view id, int epoch) = 0;
+  // Records (or replaces) the job's artifact of that name; NotFound for an unknown job.
+  virtual absl::Status PutArtifact(absl::string_view id, const ArtifactRecord& artifact) = 0;
+  virtual absl::StatusOr<std::vector<ArtifactRecord>> Artifacts(absl::string_view id) = 0;
   // The job's boundaries in epoch order.
   virtual absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) = 0;
 };

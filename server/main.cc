@@ -9,6 +9,7 @@
 
 #include "common/cli_parse.h"
 #include "common/version.h"
+#include "server/artifact_files.h"
 #include "server/coordinator_server.h"
 #include "server/job_manager.h"
 #include "server/job_runner.h"
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
   for (const std::string& id : runner.RequeueInterruptedJobs()) {
     spdlog::warn("job {} was running when the coordinator stopped: queued to resume", id);
   }
-  ocs::server::CoordinatorServer server(jobs, workers, runner);
+  const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
+  ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
   if (!port.ok()) {

@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS boundaries (
   time_ms INTEGER NOT NULL,
   PRIMARY KEY (job_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS artifacts (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  PRIMARY KEY (job_id, name)
+);
 )sql";
 
 constexpr char kColumns[] =
@@ -348,6 +356,39 @@ absl::Status SqliteJobStore::DropBoundariesFrom(absl::string_view id, int epoch)
   s.Bind(2, int64_t{epoch});
   if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "drop boundaries");
   return absl::OkStatus();
+}
+
+absl::Status SqliteJobStore::PutArtifact(absl::string_view id, const ArtifactRecord& a) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto job = GetLocked(id); !job.ok()) return job.status();
+  Statement s(db_,
+              "INSERT OR REPLACE INTO artifacts (job_id, name, path, size_bytes, time_ms) "
+              "VALUES (?, ?, ?, ?, ?)");
+  if (!s.ok()) return Error(db_, "insert artifact");
+  s.Bind(1, id);
+  s.Bind(2, a.name);
+  s.Bind(3, a.path);
+  s.Bind(4, a.size_bytes);
+  s.Bind(5, a.time_ms);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(db_, "insert artifact");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ArtifactRecord>> SqliteJobStore::Artifacts(absl::string_view id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto job = GetLocked(id); !job.ok()) return job.status();
+  Statement s(db_,
+              "SELECT name, path, size_bytes, time_ms FROM artifacts WHERE job_id = ? "
+              "ORDER BY name");
+  if (!s.ok()) return Error(db_, "artifacts");
+  s.Bind(1, id);
+  std::vector<ArtifactRecord> artifacts;
+  int result;
+  while ((result = sqlite3_step(s.get())) == SQLITE_ROW) {
+    artifacts.push_back({s.Text(0), s.Text(1), s.Int(2), s.Int(3)});
+  }
+  if (result != SQLITE_DONE) return Error(db_, "artifacts");
+  return artifacts;
 }
 
 absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::string_view id) {

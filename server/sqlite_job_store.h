@@ -31,6 +31,8 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) override;
   absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) override;
   absl::Status DropBoundariesFrom(absl::string_view id, int epoch) override;
+  absl::Status PutArtifact(absl::string_view id, const ArtifactRecord& artifact) override;
+  absl::StatusOr<std::vector<ArtifactRecord>> Artifacts(absl::string_view id) override;
   absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) override;
 
  private:

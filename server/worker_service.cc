@@ -112,4 +112,39 @@ grpc::Status WorkerService::Session(
   return grpc::Status::OK;
 }
 
+grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* /*context*/,
+                                           grpc::ServerReader<ocs::v1::ArtifactChunk>* reader,
+                                           ocs::v1::UploadArtifactResponse* response) {
+  ocs::v1::ArtifactChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an upload starts with its header");
+  }
+  const std::string job_id = chunk.job_id(), name = chunk.name();
+  if (!workers_.Contains(chunk.worker_id())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("unknown worker \"", chunk.worker_id(), "\""));
+  }
+  if (absl::Status allowed = runner_.CheckUpload(chunk.worker_id(), job_id, chunk.attempt());
+      !allowed.ok()) {
+    return ToGrpcStatus(allowed);
+  }
+  auto upload = artifacts_.Begin(job_id, name);
+  if (!upload.ok()) return ToGrpcStatus(upload.status());
+  do {
+    if (absl::Status appended = (*upload)->Append(chunk.data()); !appended.ok()) {
+      return ToGrpcStatus(appended);
+    }
+  } while (reader->Read(&chunk));
+  auto path = (*upload)->Commit();
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  if (absl::Status recorded =
+          runner_.RecordArtifact(job_id, {name, *path, (*upload)->size(), SystemClockMs()});
+      !recorded.ok()) {
+    return ToGrpcStatus(recorded);
+  }
+  response->set_size_bytes((*upload)->size());
+  spdlog::info("job {}: stored {} ({} bytes)", job_id, name, (*upload)->size());
+  return grpc::Status::OK;
+}
+
 }  // namespace ocs::server

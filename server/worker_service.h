@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "server/artifact_files.h"
 #include "server/job_runner.h"
 #include "server/worker_registry.h"
 
@@ -9,7 +10,8 @@ namespace ocs::server {
 
 class WorkerService final : public ocs::v1::WorkerService::Service {
  public:
-  WorkerService(WorkerRegistry& workers, JobRunner& runner) : workers_(workers), runner_(runner) {}
+  WorkerService(WorkerRegistry& workers, JobRunner& runner, const ArtifactFiles& artifacts)
+      : workers_(workers), runner_(runner), artifacts_(artifacts) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* context,
                               const ocs::v1::RegisterWorkerRequest* request,
@@ -21,12 +23,16 @@ class WorkerService final : public ocs::v1::WorkerService::Service {
   grpc::Status Session(grpc::ServerContext* context,
                        grpc::ServerReaderWriter<ocs::v1::CoordinatorMessage,
                                                 ocs::v1::WorkerMessage>* stream) override;
+  grpc::Status UploadArtifact(grpc::ServerContext* context,
+                              grpc::ServerReader<ocs::v1::ArtifactChunk>* reader,
+                              ocs::v1::UploadArtifactResponse* response) override;
 
  private:
   absl::Status Handle(const std::string& worker_id, const ocs::v1::WorkerMessage& message);
 
   WorkerRegistry& workers_;
   JobRunner& runner_;
+  const ArtifactFiles& artifacts_;
 };
 
 }  // namespace ocs::server

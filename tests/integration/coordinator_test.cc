@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <functional>
 
@@ -212,6 +214,44 @@ TEST_F(CoordinatorTest, WorkersRegisterHeartbeatAndAreListed) {
   ocs::v1::HeartbeatResponse response;
   EXPECT_EQ(workers->Heartbeat(&context, unknown, &response).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CoordinatorTest, UploadsFromAnyoneButRankZerosWorkerAreRefusedAndStoreNothing) {
+  auto workers = ocs::v1::WorkerService::NewStub(channel_);
+  auto upload = [&](const std::string& worker_id, const std::string& job_id,
+                    const std::string& name) {
+    grpc::ClientContext context;
+    ocs::v1::UploadArtifactResponse response;
+    auto writer = workers->UploadArtifact(&context, &response);
+    ocs::v1::ArtifactChunk chunk;
+    chunk.set_worker_id(worker_id);
+    chunk.set_job_id(job_id);
+    chunk.set_name(name);
+    chunk.set_data("not a model");
+    writer->Write(chunk);
+    writer->WritesDone();
+    return writer->Finish().error_code();
+  };
+  ocs::v1::RegisterWorkerRequest request;
+  request.set_host("127.0.0.1");
+  request.set_device(ocs::v1::DEVICE_TYPE_CPU);
+  request.set_slots(1);
+  request.set_version("0.1.0");
+  ocs::v1::RegisterWorkerResponse registered;
+  grpc::ClientContext context;
+  ASSERT_TRUE(workers->RegisterWorker(&context, request, &registered).ok());
+  ocs::v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(ReadFile("examples/resnet56-cifar10.yaml"));
+  ocs::v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext submit_context;
+    ASSERT_TRUE(stub_->SubmitJob(&submit_context, submit, &submitted).ok());
+  }
+  const std::string job = submitted.job().id();  // pending: it needs CUDA workers
+  EXPECT_EQ(upload("worker-nobody", job, "model.pt"), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(upload(registered.worker_id(), job, "model.pt"), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(upload(registered.worker_id(), "nope-12345", "model.pt"), grpc::StatusCode::NOT_FOUND);
+  EXPECT_FALSE(std::filesystem::exists(DataDir() + "/artifacts/" + job));
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

@@ -137,6 +137,21 @@ class ServiceModeTest : public ::testing::Test {
     return response;
   }
 
+  // The artifact's bytes, through the streaming download.
+  std::string Download(const std::string& id, const std::string& name) {
+    ocs::v1::DownloadArtifactRequest request;
+    request.set_id(id);
+    request.set_name(name);
+    grpc::ClientContext context;
+    auto reader = jobs_->DownloadArtifact(&context, request);
+    std::string bytes;
+    ocs::v1::ArtifactData data;
+    while (reader->Read(&data)) bytes += data.data();
+    const grpc::Status status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return bytes;
+  }
+
   std::string Logs() {
     std::string logs;
     for (int n = 0; n < coordinator_starts_; ++n) {
@@ -225,6 +240,25 @@ TEST_F(ServiceModeTest, TwoWorkersRunAJobToSuccessWithTheCoordinatorsVerdicts) {
   EXPECT_THAT(story,
               ::testing::ElementsAre("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "epoch 0", "epoch 1",
                                      "epoch 2", "epoch 3", "JOB_STATE_SUCCEEDED"));
+  // The coordinator holds the artifacts and serves them as they were written.
+  ASSERT_EQ(job.artifacts_size(), 2);
+  EXPECT_EQ(job.artifacts(0).name(), "model.pt");
+  EXPECT_EQ(job.artifacts(1).name(), "report.json");
+  const std::string model_path = fs::path(report_path).parent_path() / "model.pt";
+  EXPECT_EQ(job.artifacts(0).size_bytes(), static_cast<int64_t>(fs::file_size(model_path)));
+  EXPECT_EQ(Download(id, "model.pt"), ReadFile(model_path));
+  EXPECT_EQ(Download(id, "report.json"), ReadFile(report_path));
+  {
+    ocs::v1::DownloadArtifactRequest request;
+    request.set_id(id);
+    request.set_name("weights.bin");
+    grpc::ClientContext context;
+    auto reader = jobs_->DownloadArtifact(&context, request);
+    ocs::v1::ArtifactData data;
+    while (reader->Read(&data)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
   // And the job's history: submitted, started, succeeded.
   ASSERT_EQ(job.history_size(), 3);
   EXPECT_EQ(job.history(0).to(), ocs::v1::JOB_STATE_PENDING);

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+
+#include <fstream>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -186,6 +188,36 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
   if (!impl_->verdicts.count(key)) return absl::UnavailableError("the coordinator session ended");
   // Kept, not taken: every local rank of the job reads the same verdict (dropped at Finished).
   return VerdictFrom(impl_->verdicts[key]);
+}
+
+absl::Status CoordinatorSession::Upload(const Assignment& assignment, const std::string& name,
+                                        const std::string& path) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  ocs::v1::UploadArtifactResponse response;
+  auto writer = impl_->stub->UploadArtifact(&context, &response);
+  ocs::v1::ArtifactChunk chunk;
+  chunk.set_job_id(assignment.job_id);
+  chunk.set_attempt(assignment.attempt);
+  chunk.set_worker_id(worker_id_);
+  chunk.set_name(name);
+  std::string buffer(kChunkBytes, '\0');
+  do {  // the header goes with the first chunk, even for an empty file
+    file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    chunk.set_data(buffer.data(), static_cast<size_t>(file.gcount()));
+    if (!writer->Write(chunk)) break;  // the server ended the call: Finish says why
+    chunk.Clear();
+  } while (file);
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("uploading ", name, ": ", status.error_message()));
+  }
+  return absl::OkStatus();
 }
 
 bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {

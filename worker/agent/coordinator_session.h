@@ -53,6 +53,10 @@ class CoordinatorSession {
   absl::StatusOr<common::Verdict> Exchange(const Assignment& assignment,
                                            const train::BoundaryReport& report);
   void Finished(const Assignment& assignment, bool succeeded, const std::string& message);
+  // Sends the file at `path` to the coordinator as the job's artifact `name` (rank 0, at the end
+  // of training). The coordinator's status, prefixed with what was being uploaded, on failure.
+  absl::Status Upload(const Assignment& assignment, const std::string& name,
+                      const std::string& path);
   // Whether the rank should stop now: the coordinator cancelled its attempt, or the session
   // ended (a rank nobody will give verdicts to only holds its device).
   bool ShouldStop(const Assignment& assignment) const;

@@ -53,6 +53,15 @@ void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assi
   });
   auto summary = (*trainer)->Run();
   if (!summary.ok()) return fail(summary.status());
+  // The coordinator keeps the final artifacts: they outlive this worker and its folder.
+  if (assignment.rank == 0) {
+    for (const char* name : {"model.pt", "report.json"}) {
+      const std::string path = absl::StrCat(trainer_options.output_dir, "/", name);
+      if (absl::Status uploaded = session.Upload(assignment, name, path); !uploaded.ok()) {
+        return fail(uploaded);
+      }
+    }
+  }
   common::LogInfo(absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, " finished"));
   session.Finished(assignment, true, "");
 }

@@ -1,0 +1,52 @@
+// The coordinator's artifact folder, <data-dir>/artifacts/<job id>/<name>: what rank 0's worker
+// uploads when a job's training ends (the pruned model, its report) and the Job API serves. An
+// upload is written under a temporary name, flushed to disk and renamed when complete, so a
+// download never sees half a file and a crash leaves none.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ocs::server {
+
+class ArtifactFiles {
+ public:
+  static constexpr int64_t kMaxBytes = int64_t{4} << 30;  // far above any CNN we prune
+
+  explicit ArtifactFiles(std::string root) : root_(std::move(root)) {}
+
+  // The names a job may produce: model.pt and report.json.
+  static bool AllowedName(absl::string_view name);
+
+  class Upload {
+   public:
+    Upload(std::FILE* file, std::string temporary, std::string path);
+    ~Upload();  // removes the temporary file unless committed
+    // ResourceExhausted past kMaxBytes, Unavailable when the disk refuses.
+    absl::Status Append(absl::string_view data);
+    // Flushes to disk and renames into place; returns the final path.
+    absl::StatusOr<std::string> Commit();
+    int64_t size() const { return size_; }
+
+   private:
+    std::FILE* file_;
+    std::string temporary_, path_;
+    int64_t size_ = 0;
+    bool committed_ = false;
+  };
+
+  // InvalidArgument for a name other than the allowed ones; Unavailable when the folder cannot
+  // be written.
+  absl::StatusOr<std::unique_ptr<Upload>> Begin(const std::string& job_id,
+                                                const std::string& name) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace ocs::server

@@ -24,7 +24,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 pids+=($!)
 for worker in 0 1; do
   "$build"/worker/ocs-worker serve --coordinator "127.0.0.1:$port" --slots 1 --threads 1 \
-    --work-dir "$out/worker$worker" > "$out/worker$worker.log" 2>&1 &
+    --work-dir "$out/work" > "$out/worker$worker.log" 2>&1 &
   pids+=($!)
 done
 tail -q -n +1 -f "$out/coordinator.log" "$out/worker0.log" "$out/worker1.log" &
@@ -32,7 +32,8 @@ pids+=($!)
 
 status=0
 "$build"/client/ocsctl submit "$job" --coordinator "127.0.0.1:$port" --follow || status=$?
-report=$(find "$out" -name report.json | head -n 1)
+# The coordinator keeps the final artifacts in its data folder (workers upload them at the end).
+report=$(find "$out/coordinator/artifacts" -name report.json 2>/dev/null | head -n 1)
 if [[ -n "$report" ]]; then
   /usr/bin/python3 - "$report" <<'PY'
 import json, sys
@@ -43,7 +44,9 @@ print(f"\nFLOPs {r['before']['flops']/1e6:.3f} M -> {r['after']['flops']/1e6:.3f
 if r["pruneEpoch"] is not None:
     print(f"pruned before epoch index {r['pruneEpoch']}: test accuracy "
           f"{100*r['accuracyBeforePrune']:.2f}% before, {100*r['accuracyAfterPrune']:.2f}% right after")
-print(f"final test accuracy {100*r['finalAccuracy']:.2f}%\nreport: {sys.argv[1]}")
+folder = sys.argv[1].rsplit("/", 1)[0]
+print(f"final test accuracy {100*r['finalAccuracy']:.2f}%\n"
+      f"pruned model: {folder}/model.pt (TorchScript), report: {sys.argv[1]}")
 PY
 fi
 exit $status

@@ -122,6 +122,8 @@ struct JobSpec {
   ResourcesSpec resources;
   CheckpointSpec checkpoint;
   int max_restarts = 3;
+  // Scheduling order: higher first; first come, first served within one priority.
+  int priority = 0;
   bool operator==(const JobSpec&) const = default;
 };
 

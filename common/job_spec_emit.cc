@@ -121,6 +121,7 @@ std::string FormatJobSpecYaml(const JobSpec& spec) {
   Key(out, "everyEpochs", spec.checkpoint.every_epochs);
   out << YAML::EndMap;
   Key(out, "maxRestarts", spec.max_restarts);
+  Key(out, "priority", spec.priority);
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -65,7 +65,8 @@ class JobSpecSchema {
     const Field body = SpecReader::Child(root, "spec");
     if (!reader_.Require(body)) return spec;
     if (!reader_.ExpectMapping(body, {"model", "data", "training", "pruning", "regularization",
-                                      "stability", "resources", "checkpoint", "maxRestarts"})) {
+                                      "stability", "resources", "checkpoint", "maxRestarts",
+                                      "priority"})) {
       return spec;
     }
     ReadModel(SpecReader::Child(body, "model"), &spec.model);
@@ -80,6 +81,10 @@ class JobSpecSchema {
     if (reader_.ReadInt(max_restarts, &spec.max_restarts)) {
       reader_.Check(max_restarts, spec.max_restarts >= 0 && spec.max_restarts <= 100,
                     "must be in [0, 100]");
+    }
+    const Field priority = SpecReader::Child(body, "priority");
+    if (reader_.ReadInt(priority, &spec.priority)) {
+      reader_.Check(priority, spec.priority >= 0 && spec.priority <= 1000, "must be in [0, 1000]");
     }
     CheckConsistency(body, spec);
     return spec;

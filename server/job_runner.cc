@@ -1,6 +1,7 @@
 #include "server/job_runner.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -8,8 +9,43 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/job_spec_yaml.h"
+#include "worker/engine/channel_groups.h"
+#include "worker/engine/model_zoo.h"
 
 namespace ocs::server {
+
+namespace {
+
+int Priority(const JobRecord& job) {
+  auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
+  return spec.ok() ? spec->priority : 0;
+}
+
+// The channel-group sizes of the job's model (its masks must have exactly these), from the
+// Torch-free engine core; empty when the model cannot be built (the job fails at its first mask).
+std::vector<int> GroupSizes(const common::JobSpec& spec) {
+  const auto& s = spec.model.input_shape;
+  auto network =
+      worker::engine::BuildModel(spec.model.arch, spec.model.num_classes, {s[0], s[1], s[2]});
+  if (!network.ok()) return {};
+  auto groups = worker::engine::ChannelGroups::Derive(
+      *network, {spec.pruning.layer_prune_limit, spec.pruning.ignored_layers});
+  return groups.ok() ? groups->sizes() : std::vector<int>{};
+}
+
+absl::Status CheckMetrics(const RankReport& r) {
+  for (const auto& [name, value] :
+       {std::pair{"trainLoss", r.train_loss}, std::pair{"trainAccuracy", r.train_accuracy},
+        std::pair{"testLoss", r.test_loss}, std::pair{"testAccuracy", r.test_accuracy}}) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.job_id, " rank ", r.rank, " epoch ", r.epoch, ": ", name, " is ", value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port,
                      int ports)
@@ -86,6 +122,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   run.record = *running;
   run.spec = *spec;
   run.decider = std::make_unique<common::PruneDecider>(spec->stability, spec->regularization);
+  run.group_sizes = GroupSizes(*spec);
   run.rank_workers = ranks;
   run.attempt = running->restarts;
   // A job that ran before resumes from its newest checkpoint; which one, its first report says.
@@ -115,6 +152,9 @@ void JobRunner::Schedule() {
     token = page->next_page_token;
   } while (!token.empty());
   std::reverse(pending.begin(), pending.end());  // oldest first
+  std::stable_sort(pending.begin(), pending.end(), [](const JobRecord& a, const JobRecord& b) {
+    return Priority(a) > Priority(b);
+  });
   for (const JobRecord& job : pending) {
     if (TryStart(job) == Start::kWaiting) break;  // FIFO: a job that does not fit holds the queue
   }
@@ -156,6 +196,13 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   if (report.epoch != run.next_epoch) {
     return absl::FailedPreconditionError(absl::StrCat(report.job_id, ": report for epoch ",
                                                       report.epoch, ", expected ", run.next_epoch));
+  }
+  if (absl::Status metrics = CheckMetrics(report); !metrics.ok()) return metrics;
+  if (report.mask) {
+    if (absl::Status fits = common::CheckMaskFitsModel(*report.mask, run.group_sizes); !fits.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          report.job_id, " rank ", report.rank, " epoch ", report.epoch, ": ", fits.message()));
+    }
   }
   if (run.digests.count(report.rank)) {
     return absl::AlreadyExistsError(absl::StrCat(report.job_id, ": rank ", report.rank,

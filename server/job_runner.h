@@ -63,7 +63,8 @@ class JobRunner {
   // it has restarts left (spec.maxRestarts), queued again to resume from its newest checkpoint;
   // otherwise it fails, naming the worker.
   void Disconnect(const std::string& worker_id);
-  // Starts the pending jobs that fit on the connected workers, oldest first.
+  // Starts the pending jobs that fit on the connected workers: higher spec.priority first, oldest
+  // first within a priority; a job that does not fit holds the queue (no job overtakes it).
   void Schedule();
   // At start-up: jobs the store says were running lost their ranks with the previous
   // coordinator; they go back to the queue and resume from their newest checkpoints once
@@ -71,7 +72,7 @@ class JobRunner {
   std::vector<std::string> RequeueInterruptedJobs();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
-  // does not fit the model); nothing changes then.
+  // does not fit the model, a metric that is not a finite number); nothing changes then.
   absl::Status Report(const std::string& worker_id, const RankReport& report);
   absl::Status Finished(const std::string& worker_id, const std::string& job_id, int attempt,
                         int rank, bool succeeded, const std::string& message);
@@ -86,6 +87,7 @@ class JobRunner {
     JobRecord record;
     common::JobSpec spec;
     std::unique_ptr<common::PruneDecider> decider;
+    std::vector<int> group_sizes;           // channels per group of the job's model: masks must fit
     std::vector<std::string> rank_workers;  // worker of each rank
     int attempt = 0;
     // The boundary whose reports are being collected; kResumePoint after a restart, until the

@@ -99,6 +99,7 @@ TEST(JobSpecYamlTest, RoundTripKeepsNonDefaultValuesExactly) {
   spec->stability.sparsity_start_epoch.reset();
   spec->pruning.ignored_layers = {"conv1", "stage_3.2.conv_b"};
   spec->regularization.mode = RegularizationMode::kGroupLasso;
+  spec->priority = 700;
   auto again = ParseJobSpec(FormatJobSpecYaml(*spec), "canonical");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, *spec);
@@ -195,6 +196,7 @@ TEST(JobSpecYamlTest, OutOfRangeValues) {
   stability: {threshold: 0, history: 1, window: 0}
   resources: {workers: 0}
   maxRestarts: -1
+  priority: 1001
 )"));
   EXPECT_EQ(OnlyErrorFor(errors, "spec.training.epochs").problem, "must be in [1, 100000], got 0");
   EXPECT_EQ(OnlyErrorFor(errors, "spec.training.optimizer.momentum").problem,
@@ -212,6 +214,7 @@ TEST(JobSpecYamlTest, OutOfRangeValues) {
   OnlyErrorFor(errors, "spec.stability.window");
   OnlyErrorFor(errors, "spec.resources.workers");
   OnlyErrorFor(errors, "spec.maxRestarts");
+  EXPECT_EQ(OnlyErrorFor(errors, "spec.priority").problem, "must be in [0, 1000], got 1001");
 }
 
 TEST(JobSpecYamlTest, EpochsMustBeConsistent) {

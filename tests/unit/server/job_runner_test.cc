@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -129,6 +130,15 @@ TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
             absl::StatusCode::kPermissionDenied);  // no such rank
   EXPECT_EQ(runner_->Report(WorkerOf(0), Report(0, 3)).code(),
             absl::StatusCode::kFailedPrecondition);  // not the next boundary
+  RankReport nan = Report(0, 0);
+  nan.train_loss = std::nan("");
+  EXPECT_THAT(runner_->Report(WorkerOf(0), nan).message(), HasSubstr("trainLoss is nan"));
+  RankReport misfit = Report(0, 0);
+  misfit.mask = common::DenseMask({16, 32});  // ResNet-20 has more channel groups than that
+  EXPECT_EQ(runner_->Report(WorkerOf(0), misfit).code(), absl::StatusCode::kInvalidArgument);
+  RankReport stale = Report(0, 0);
+  stale.attempt = 1;  // no restart happened
+  EXPECT_EQ(runner_->Report(WorkerOf(0), stale).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
   EXPECT_EQ(runner_->Report(WorkerOf(0), Report(0, 0)).code(), absl::StatusCode::kAlreadyExists);
   // The job goes on as if none of that had been sent.
@@ -137,6 +147,36 @@ TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   EXPECT_EQ(links_[0].verdicts.size(), 1u);
   EXPECT_EQ(links_[1].verdicts.size(), 1u);
+}
+
+TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
+  auto submit = [&](const std::string& name, int priority) {
+    return manager_
+        ->Submit(absl::StrCat("apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: ", name,
+                              "}\nspec:\n  model: {arch: resnet20}\n  data: {dataset: synthetic}\n"
+                              "  resources: {workers: 2, device: cpu}\n  priority: ",
+                              priority, "\n"),
+                 "")
+        ->id;
+  };
+  const std::string early_low = submit("early-low", 0);
+  const std::string high = submit("high", 5);
+  const std::string late_low = submit("late-low", 0);
+  runner_->Schedule();  // the fleet is busy with the first job: everyone waits
+  EXPECT_EQ(store_->Get(high)->state, JobState::kPending);
+  for (int rank = 0; rank < 2; ++rank) {
+    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, true, "").ok());
+  }
+  EXPECT_EQ(State(), JobState::kSucceeded);
+  EXPECT_EQ(store_->Get(high)->state, JobState::kRunning);  // overtook the older low ones
+  EXPECT_EQ(store_->Get(early_low)->state, JobState::kPending);
+  EXPECT_EQ(links_[0].assignments.back().job_id, high);
+  for (int i = 0; i < 2; ++i) {
+    const RankAssignment& a = links_[i].assignments.back();
+    ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, true, "").ok());
+  }
+  EXPECT_EQ(store_->Get(early_low)->state, JobState::kRunning);  // then first come, first served
+  EXPECT_EQ(store_->Get(late_low)->state, JobState::kPending);
 }
 
 }  // namespace

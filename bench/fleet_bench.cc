@@ -1,0 +1,271 @@
+// The coordinator under a simulated fleet: fake workers speak the real Worker API (register, one
+// session stream each, an epoch report per rank per boundary, rank 0 with a real ResNet-20 mask)
+// but train nothing, against a real ocs-coordinator process with its SQLite store. For each fleet
+// size it prints the epoch reports per second sustained, the verdict latency (a worker's last
+// report of a boundary to that boundary's verdict) p50/p99, and the coordinator's peak memory.
+// Goals of the coordinator's issue: >= 2,000 reports/s at 256 ranks, p99 <= 20 ms at 64 ranks.
+//   ocs_fleet_bench [--coordinator build/server/ocs-coordinator] [--ranks 64,256] [--epochs 100]
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/mask.h"
+#include "common/version.h"
+#include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
+#include "worker/engine/channel_groups.h"
+#include "worker/engine/model_zoo.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kSlotsPerWorker = 8;
+
+struct FleetResult {
+  double reports_per_second = 0;
+  double p50_ms = 0, p99_ms = 0;
+  double peak_rss_mb = 0;
+  bool ok = true;
+};
+
+// A coordinator process on a free port with a fresh data folder; killed on destruction.
+class Coordinator {
+ public:
+  Coordinator(const std::string& binary, int port, const std::string& data_dir) {
+    std::filesystem::remove_all(data_dir);
+    std::fflush(stdout);  // or the child would flush our buffered table a second time
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string listen = absl::StrCat("127.0.0.1:", port);
+      std::freopen((data_dir + ".log").c_str(), "w", stderr);
+      std::freopen((data_dir + ".log").c_str(), "a", stdout);
+      execl(binary.c_str(), binary.c_str(), "--listen", listen.c_str(), "--data-dir",
+            data_dir.c_str(), "--rendezvous-port-base", "40000", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Coordinator() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  // VmHWM: the resident set's peak, in MiB.
+  double PeakRssMb() const {
+    std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+    std::string key;
+    while (status >> key) {
+      if (key == "VmHWM:") {
+        double kb = 0;
+        status >> kb;
+        return kb / 1024;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string JobYaml(int ranks, int epochs) {
+  return absl::StrCat(
+      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: fleet}\nspec:\n"
+      "  model: {arch: resnet20, numClasses: 10, inputShape: [3, 32, 32]}\n"
+      "  data: {dataset: synthetic}\n",
+      "  training: {epochs: ", epochs, ", batchSize: ", 2 * ranks, "}\n",
+      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: ", epochs - 1,
+      "}\n  resources: {workers: ", ranks, ", device: cpu}\n");
+}
+
+// One fake worker: its session, the ranks assigned to it, and its verdict latencies.
+class FakeWorker {
+ public:
+  FakeWorker(ocs::v1::WorkerService::Stub& stub, const std::string& mask)
+      : stub_(stub), mask_(mask) {}
+
+  bool Join() {
+    ocs::v1::RegisterWorkerRequest request;
+    request.set_host("127.0.0.1");
+    request.set_device(ocs::v1::DEVICE_TYPE_CPU);
+    request.set_slots(kSlotsPerWorker);
+    request.set_version(ocs::common::kVersion);
+    ocs::v1::RegisterWorkerResponse registered;
+    grpc::ClientContext context;
+    if (!stub_.RegisterWorker(&context, request, &registered).ok()) return false;
+    id_ = registered.worker_id();
+    stream_ = stub_.Session(&session_context_);
+    ocs::v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(id_);
+    return stream_->Write(hello);
+  }
+
+  // Waits for its assignments, then runs every boundary: one report per rank, then the verdict.
+  void Run(int epochs, std::atomic<int64_t>* reports) {
+    ocs::v1::CoordinatorMessage message;
+    while (static_cast<int>(ranks_.size()) < kSlotsPerWorker && stream_->Read(&message)) {
+      if (message.has_assignment()) {
+        job_ = message.assignment().job_id();
+        attempt_ = message.assignment().attempt();
+        ranks_.push_back(message.assignment().rank());
+      }
+    }
+    bool pruned = false;
+    for (int epoch = 0; epoch < epochs; ++epoch) {
+      for (int rank : ranks_) {
+        ocs::v1::WorkerMessage out;
+        ocs::v1::EpochReport* report = out.mutable_report();
+        report->set_job_id(job_);
+        report->set_attempt(attempt_);
+        report->set_rank(rank);
+        report->set_epoch(epoch);
+        report->set_weights_digest(7);
+        report->set_test_accuracy(0.5);
+        if (rank == 0 && !pruned) report->set_mask(mask_);
+        if (!stream_->Write(out)) return;
+        ++*reports;
+      }
+      const auto sent = Clock::now();
+      while (stream_->Read(&message)) {
+        if (message.has_verdict() && message.verdict().epoch() == epoch) break;
+        if (message.has_cancel()) return;
+      }
+      latencies_ms_.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
+      pruned = pruned || message.verdict().kind() == ocs::v1::VERDICT_KIND_PRUNE;
+    }
+    for (int rank : ranks_) {
+      ocs::v1::WorkerMessage out;
+      out.mutable_finished()->set_job_id(job_);
+      out.mutable_finished()->set_attempt(attempt_);
+      out.mutable_finished()->set_rank(rank);
+      out.mutable_finished()->set_succeeded(true);
+      stream_->Write(out);
+    }
+    stream_->WritesDone();
+  }
+
+  const std::vector<double>& latencies_ms() const { return latencies_ms_; }
+
+ private:
+  ocs::v1::WorkerService::Stub& stub_;
+  const std::string& mask_;
+  std::string id_, job_;
+  int attempt_ = 0;
+  std::vector<int> ranks_;
+  grpc::ClientContext session_context_;
+  std::unique_ptr<grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>>
+      stream_;
+  std::vector<double> latencies_ms_;
+};
+
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
+}
+
+FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std::string& mask) {
+  const int port = FreePort();
+  const std::string data_dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                            "/ocs-fleet-", ranks, "-", getpid());
+  Coordinator coordinator(binary, port, data_dir);
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  FleetResult result;
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20))) {
+    result.ok = false;
+    return result;
+  }
+  auto workers_stub = ocs::v1::WorkerService::NewStub(channel);
+  auto jobs_stub = ocs::v1::JobService::NewStub(channel);
+  std::vector<std::unique_ptr<FakeWorker>> fleet;
+  for (int w = 0; w < ranks / kSlotsPerWorker; ++w) {
+    fleet.push_back(std::make_unique<FakeWorker>(*workers_stub, mask));
+    if (!fleet.back()->Join()) result.ok = false;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // sessions connected
+  ocs::v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(JobYaml(ranks, epochs));
+  ocs::v1::SubmitJobResponse submitted;
+  grpc::ClientContext context;
+  if (!jobs_stub->SubmitJob(&context, submit, &submitted).ok()) result.ok = false;
+
+  std::atomic<int64_t> reports{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (auto& worker : fleet) {
+    threads.emplace_back([&worker, epochs, &reports] { worker->Run(epochs, &reports); });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> latencies;
+  for (const auto& worker : fleet) {
+    latencies.insert(latencies.end(), worker->latencies_ms().begin(), worker->latencies_ms().end());
+  }
+  result.reports_per_second = reports / seconds;
+  result.p50_ms = Percentile(latencies, 0.50);
+  result.p99_ms = Percentile(latencies, 0.99);
+  result.peak_rss_mb = coordinator.PeakRssMb();
+  result.ok = result.ok && reports == int64_t{ranks} * epochs;
+  std::filesystem::remove_all(data_dir);
+  if (result.ok) std::filesystem::remove(data_dir + ".log");
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("The coordinator under a simulated fleet");
+  std::string binary = "build/server/ocs-coordinator";
+  std::vector<int> fleet_sizes = {64, 256};
+  int epochs = 100;
+  app.add_option("--coordinator", binary, "The ocs-coordinator binary")->check(CLI::ExistingFile);
+  app.add_option("--ranks", fleet_sizes, "Simulated ranks per run (multiples of 8)")
+      ->delimiter(',');
+  app.add_option("--epochs", epochs, "Epoch boundaries per run")->check(CLI::Range(2, 100000));
+  CLI11_PARSE(app, argc, argv);
+
+  auto network = ocs::worker::engine::BuildModel("resnet20", 10, {3, 32, 32});
+  auto groups = ocs::worker::engine::ChannelGroups::Derive(*network, {});
+  const std::string mask = ocs::common::EncodeMask(ocs::common::DenseMask(groups->sizes()));
+
+  std::printf(
+      "| simulated ranks | fake workers | epoch reports/s | verdict p50 ms | verdict p99 ms "
+      "| coordinator peak RSS MiB |\n|---|---|---|---|---|---|\n");
+  for (int ranks : fleet_sizes) {
+    const FleetResult r = RunFleet(binary, ranks, epochs, mask);
+    std::printf("| %d | %d | %.0f | %.2f | %.2f | %.1f |%s\n", ranks, ranks / kSlotsPerWorker,
+                r.reports_per_second, r.p50_ms, r.p99_ms, r.peak_rss_mb,
+                r.ok ? "" : " (run incomplete: see the coordinator log)");
+  }
+  return 0;
+}

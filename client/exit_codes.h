@@ -9,6 +9,10 @@ inline constexpr int kExitInvalidInput =
     2;  // bad arguments or an invalid job spec (= common::kExitUsage)
 
 inline constexpr char kExitCodeHelp[] =
-    "Exit codes: 0 success; 1 the operation failed; 2 bad arguments or an invalid job spec.";
+    "Exit codes: 0 success (submit --follow, watch: the job succeeded); 1 the operation failed "
+    "(coordinator unreachable, unknown job, server error) or the followed job failed or was "
+    "cancelled; 2 bad arguments or an invalid job spec.\n"
+    "Coordinator: --coordinator, else $OCS_COORDINATOR, else `coordinator:` in "
+    "~/.config/ocs/config.yaml, else localhost:7070.";
 
 }  // namespace ocs::client

@@ -1,5 +1,6 @@
-// `ocsctl submit FILE [--follow]`: validate locally, submit, print the job id; with --follow, wait
-// for the end (exit 0 on success, 1 on failure or cancellation).
+// `ocsctl submit FILE [--follow]`: validate locally, submit, print the job id; with --follow,
+// stream its progress as `watch` does until the end (exit 0 on success, 1 on failure or
+// cancellation).
 #pragma once
 
 #include <string>
@@ -18,8 +19,5 @@ struct SubmitOptions {
 
 CLI::App* AddSubmitCommand(CLI::App& app, SubmitOptions* options);
 int RunSubmit(const SubmitOptions& options);
-
-// The coordinator address a command should use.
-std::string ResolveCoordinator(const std::string& flag);
 
 }  // namespace ocs::client

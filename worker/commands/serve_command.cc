@@ -103,8 +103,9 @@ absl::StatusOr<std::unique_ptr<agent::CoordinatorSession>> Reconnect(
   auto backoff = std::chrono::seconds(1);
   while (true) {
     auto session = agent::CoordinatorSession::Open(session_options);
-    if (session.ok() ||
-        !absl::IsUnavailable(session.status()) && !absl::IsDeadlineExceeded(session.status())) {
+    const bool unreachable =
+        absl::IsUnavailable(session.status()) || absl::IsDeadlineExceeded(session.status());
+    if (session.ok() || !unreachable) {
       return session;
     }
     common::LogWarning(

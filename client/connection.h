@@ -1,0 +1,38 @@
+// How every ocsctl verb reaches the coordinator: the address (flag, then $OCS_COORDINATOR, then
+// ~/.config/ocs/config.yaml's `coordinator:`, then localhost:7070), the stubs, and the one-line
+// error and exit code of a failed call.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
+
+namespace ocs::client {
+
+// The coordinator address a command should use, given its --coordinator flag.
+std::string ResolveCoordinator(const std::string& flag);
+
+class Connection {
+ public:
+  explicit Connection(const std::string& coordinator_flag);
+  const std::string& address() const { return address_; }
+  ocs::v1::JobService::Stub& jobs() { return *jobs_; }
+  ocs::v1::WorkerService::Stub& workers() { return *workers_; }
+
+  // A context for one call: waits a few seconds for a coordinator that is starting up.
+  static void Prepare(grpc::ClientContext& context, int timeout_seconds = 10);
+  // Prints one line on stderr for a failed call and returns the exit code (1; 2 for a request
+  // the server called invalid).
+  int Fail(const grpc::Status& status) const;
+
+ private:
+  std::string address_;
+  std::unique_ptr<ocs::v1::JobService::Stub> jobs_;
+  std::unique_ptr<ocs::v1::WorkerService::Stub> workers_;
+};
+
+}  // namespace ocs::client

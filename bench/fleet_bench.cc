@@ -5,11 +5,8 @@
 // report of a boundary to that boundary's verdict) p50/p99, and the coordinator's peak memory.
 // Goals of the coordinator's issue: >= 2,000 reports/s at 256 ranks, p99 <= 20 ms at 64 ranks.
 //   ocs_fleet_bench [--coordinator build/server/ocs-coordinator] [--ranks 64,256] [--epochs 100]
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +23,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
 #include "ocs/v1/job_service.grpc.pb.h"
@@ -82,19 +80,6 @@ class Coordinator {
  private:
   pid_t pid_ = -1;
 };
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::string JobYaml(int ranks, int epochs) {
   return absl::StrCat(
@@ -194,7 +179,7 @@ double Percentile(std::vector<double> values, double q) {
 }
 
 FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std::string& mask) {
-  const int port = FreePort();
+  const int port = *ocs::common::PickFreeLoopbackPort();
   const std::string data_dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                             "/ocs-fleet-", ranks, "-", getpid());
   Coordinator coordinator(binary, port, data_dir);

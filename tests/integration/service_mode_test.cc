@@ -75,6 +75,27 @@ class ServiceModeTest : public ::testing::Test {
         absl::StrCat(dir_, "/worker", n, ".log")));
   }
 
+  // Eight epochs with a checkpoint after each: long enough to be interrupted mid-run.
+  static std::string RestartableJob(const std::string& name) {
+    std::string yaml = Job(name, 2);
+    yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 8");
+    yaml.replace(yaml.find("sparsityEndEpoch: 2"), 19, "sparsityEndEpoch: 6");
+    yaml.replace(yaml.find("everyEpochs: 0"), 14, "everyEpochs: 1");
+    return yaml;
+  }
+
+  // The stored series has every boundary once, in order, none missing, and exactly one prune.
+  void ExpectEveryBoundaryOnceWithOnePrune(const std::string& id, int epochs) {
+    const ocs::v1::GetStabilityResponse stability = Stability(id);
+    ASSERT_EQ(stability.boundaries_size(), epochs) << Logs();
+    int prunes = 0;
+    for (int e = 0; e < epochs; ++e) {
+      EXPECT_EQ(stability.boundaries(e).epoch(), e);
+      prunes += stability.boundaries(e).prune();
+    }
+    EXPECT_EQ(prunes, 1);
+  }
+
   // Waits until the coordinator has stored `count` boundaries of the job.
   bool WaitForBoundaries(const std::string& id, int count) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -299,11 +320,7 @@ TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   OCS_SKIP_WITHOUT_GLOO();
   StartWorker(1, /*shared=*/true);
   StartWorker(1, /*shared=*/true);
-  std::string yaml = Job("restarts", 2);
-  yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 8");
-  yaml.replace(yaml.find("sparsityEndEpoch: 2"), 19, "sparsityEndEpoch: 6");
-  yaml.replace(yaml.find("everyEpochs: 0"), 14, "everyEpochs: 1");
-  const std::string id = Submit(yaml);
+  const std::string id = Submit(RestartableJob("restarts"));
   ASSERT_TRUE(WaitForBoundaries(id, 4)) << Logs();
   workers_[1]->Signal(SIGKILL);
   StartWorker(1, /*shared=*/true);  // a replacement joins the fleet
@@ -311,15 +328,7 @@ TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
   EXPECT_EQ(job.restarts(), 1);
   EXPECT_THAT(ReadFile(dir_ + "/coordinator0.log"), ::testing::HasSubstr("resumed at epoch"));
-  // Every boundary once, in order, none missing, exactly one prune.
-  const ocs::v1::GetStabilityResponse stability = Stability(id);
-  ASSERT_EQ(stability.boundaries_size(), 8) << Logs();
-  int prunes = 0;
-  for (int e = 0; e < 8; ++e) {
-    EXPECT_EQ(stability.boundaries(e).epoch(), e);
-    prunes += stability.boundaries(e).prune();
-  }
-  EXPECT_EQ(prunes, 1);
+  ExpectEveryBoundaryOnceWithOnePrune(id, 8);
   // The history tells the story: pending, running, back to pending (the lost worker), running,
   // succeeded.
   ASSERT_EQ(job.history_size(), 5);
@@ -332,11 +341,7 @@ TEST_F(ServiceModeTest, AKilledCoordinatorRestartsAndItsJobSucceedsWithEveryEpoc
   OCS_SKIP_WITHOUT_GLOO();
   StartWorker(1, /*shared=*/true);
   StartWorker(1, /*shared=*/true);
-  std::string yaml = Job("survives", 2);
-  yaml.replace(yaml.find("epochs: 4"), 9, "epochs: 8");
-  yaml.replace(yaml.find("sparsityEndEpoch: 2"), 19, "sparsityEndEpoch: 6");
-  yaml.replace(yaml.find("everyEpochs: 0"), 14, "everyEpochs: 1");
-  const std::string id = Submit(yaml);
+  const std::string id = Submit(RestartableJob("survives"));
   ASSERT_TRUE(WaitForBoundaries(id, 4)) << Logs();
   coordinator_->Signal(SIGKILL);
   coordinator_->Wait();
@@ -344,14 +349,7 @@ TEST_F(ServiceModeTest, AKilledCoordinatorRestartsAndItsJobSucceedsWithEveryEpoc
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
   ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
   EXPECT_THAT(ReadFile(dir_ + "/coordinator1.log"), ::testing::HasSubstr("resumed at epoch"));
-  const ocs::v1::GetStabilityResponse stability = Stability(id);
-  ASSERT_EQ(stability.boundaries_size(), 8) << Logs();
-  int prunes = 0;
-  for (int e = 0; e < 8; ++e) {
-    EXPECT_EQ(stability.boundaries(e).epoch(), e);
-    prunes += stability.boundaries(e).prune();
-  }
-  EXPECT_EQ(prunes, 1);
+  ExpectEveryBoundaryOnceWithOnePrune(id, 8);
   bool requeued = false;
   for (const ocs::v1::JobTransition& t : job.history()) {
     requeued = requeued || t.reason().find("coordinator restarted") != std::string::npos;

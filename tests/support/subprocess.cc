@@ -1,10 +1,8 @@
 #include "tests/support/subprocess.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "common/free_port.h"
 
 namespace ocs::testing {
 namespace {
@@ -123,19 +123,9 @@ int Subprocess::Wait(std::chrono::seconds timeout) {
 }
 
 int PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot pick a free port");
-  }
-  close(fd);
-  return ntohs(address.sin_port);
+  auto port = common::PickFreeLoopbackPort();
+  if (!port.ok()) throw std::runtime_error(std::string(port.status().message()));
+  return *port;
 }
 
 std::string ReadFile(const std::string& path) {

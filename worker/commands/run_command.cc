@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/cli_parse.h"
+#include "common/free_port.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
 #include "worker/train/collectives.h"
@@ -57,22 +58,6 @@ void PrintSummary(const train::RunSummary& s, const std::string& output, bool ba
   std::printf(
       "final test accuracy %.2f%%, wall time %.1f s\nmodel: %s/model.pt, report: %s/report.json\n",
       100 * s.final_accuracy, s.wall_seconds, output.c_str(), output.c_str());
-}
-
-int PickFreePort() {
-  // Port 0 binds a free one; closing it leaves it free for rank 0's store a moment later.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 29500;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
 }
 
 }  // namespace
@@ -168,7 +153,13 @@ int RunStandalone(const RunOptions& options) {
 
 int LaunchLocalRanks(const RunOptions& options, const std::string& self) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::string master = absl::StrCat("127.0.0.1:", PickFreePort());
+  // Closing the probe leaves the port free for rank 0's store a moment later.
+  auto port = common::PickFreeLoopbackPort();
+  if (!port.ok()) {
+    std::cerr << "error: " << port.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string master = absl::StrCat("127.0.0.1:", *port);
   std::vector<pid_t> ranks;
   for (int rank = 0; rank < options.nproc; ++rank) {
     std::vector<std::string> args = {self,

@@ -20,6 +20,16 @@
 namespace ocs::testing {
 namespace {
 
+// A registration of a CPU worker on this host.
+ocs::v1::RegisterWorkerRequest CpuWorker(int slots) {
+  ocs::v1::RegisterWorkerRequest request;
+  request.set_host("127.0.0.1");
+  request.set_device(ocs::v1::DEVICE_TYPE_CPU);
+  request.set_slots(slots);
+  request.set_version("0.1.0");
+  return request;
+}
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -171,11 +181,7 @@ TEST_F(CoordinatorTest, JobsSurviveACoordinatorRestart) {
 
 TEST_F(CoordinatorTest, WorkersRegisterHeartbeatAndAreListed) {
   auto workers = ocs::v1::WorkerService::NewStub(channel_);
-  ocs::v1::RegisterWorkerRequest request;
-  request.set_host("127.0.0.1");
-  request.set_device(ocs::v1::DEVICE_TYPE_CPU);
-  request.set_slots(2);
-  request.set_version("0.1.0");
+  const ocs::v1::RegisterWorkerRequest request = CpuWorker(2);
   ocs::v1::RegisterWorkerResponse registered;
   {
     grpc::ClientContext context;
@@ -232,14 +238,9 @@ TEST_F(CoordinatorTest, UploadsFromAnyoneButRankZerosWorkerAreRefusedAndStoreNot
     writer->WritesDone();
     return writer->Finish().error_code();
   };
-  ocs::v1::RegisterWorkerRequest request;
-  request.set_host("127.0.0.1");
-  request.set_device(ocs::v1::DEVICE_TYPE_CPU);
-  request.set_slots(1);
-  request.set_version("0.1.0");
   ocs::v1::RegisterWorkerResponse registered;
   grpc::ClientContext context;
-  ASSERT_TRUE(workers->RegisterWorker(&context, request, &registered).ok());
+  ASSERT_TRUE(workers->RegisterWorker(&context, CpuWorker(1), &registered).ok());
   ocs::v1::SubmitJobRequest submit;
   submit.set_spec_yaml(ReadFile("examples/resnet56-cifar10.yaml"));
   ocs::v1::SubmitJobResponse submitted;

@@ -94,8 +94,12 @@ std::string Time(int64_t unix_ms) {
 
 CLI::App* AddListCommand(CLI::App& app, ListOptions* options) {
   CLI::App* command = AddReadCommand(app, "list", "List jobs, newest first", options, false);
-  command->add_option("--state", options->state, "Only jobs in this state")
-      ->check(CLI::IsMember({"pending", "running", "succeeded", "failed", "cancelled"}));
+  command
+      ->add_option("--state", options->state,
+                   "Only jobs in this state (running: any of scheduled, dense, "
+                   "sparsity_learning, pruned)")
+      ->check(CLI::IsMember({"pending", "running", "scheduled", "dense", "sparsity_learning",
+                             "pruned", "succeeded", "failed", "cancelled"}));
   command->add_option("-l,--label", options->labels, "Only jobs with this label (key=value)");
   return command;
 }
@@ -104,7 +108,7 @@ int RunList(const ListOptions& options) {
   Connection c(options.coordinator);
   ocs::v1::ListJobsRequest request;
   if (!options.state.empty()) {
-    ocs::v1::JobState state;
+    ocs::v1::JobState state = ocs::v1::JOB_STATE_UNSPECIFIED;  // CLI11 checked the name
     std::string name = "JOB_STATE_" + options.state;
     std::transform(name.begin(), name.end(), name.begin(), ::toupper);
     ocs::v1::JobState_Parse(name, &state);

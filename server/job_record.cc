@@ -8,8 +8,14 @@ const char* ToString(JobState state) {
   switch (state) {
     case JobState::kPending:
       return "pending";
-    case JobState::kRunning:
-      return "running";
+    case JobState::kScheduled:
+      return "scheduled";
+    case JobState::kDense:
+      return "dense";
+    case JobState::kSparsityLearning:
+      return "sparsity-learning";
+    case JobState::kPruned:
+      return "pruned";
     case JobState::kSucceeded:
       return "succeeded";
     case JobState::kFailed:
@@ -21,10 +27,12 @@ const char* ToString(JobState state) {
 }
 
 std::optional<JobState> JobStateFromString(absl::string_view text) {
-  for (JobState state : {JobState::kPending, JobState::kRunning, JobState::kSucceeded,
-                         JobState::kFailed, JobState::kCancelled}) {
+  for (JobState state :
+       {JobState::kPending, JobState::kScheduled, JobState::kDense, JobState::kSparsityLearning,
+        JobState::kPruned, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
     if (text == ToString(state)) return state;
   }
+  if (text == "running") return JobState::kScheduled;  // stores written before the phases
   return std::nullopt;
 }
 
@@ -33,11 +41,12 @@ bool IsTerminal(JobState state) {
          state == JobState::kCancelled;
 }
 
+bool IsActive(JobState state) { return !IsTerminal(state) && state != JobState::kPending; }
+
 absl::Status CheckTransition(JobState from, JobState to) {
   const bool allowed =
-      (from == JobState::kPending && (to == JobState::kRunning || to == JobState::kCancelled)) ||
-      (from == JobState::kRunning && (to == JobState::kSucceeded || to == JobState::kFailed ||
-                                      to == JobState::kCancelled || to == JobState::kPending));
+      (from == JobState::kPending && (to == JobState::kScheduled || to == JobState::kCancelled)) ||
+      (IsActive(from) && to != from && to != JobState::kScheduled);
   if (allowed) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat("a ", ToString(from), " job cannot become ", ToString(to)));

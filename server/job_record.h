@@ -13,13 +13,32 @@
 
 namespace ocs::server {
 
-enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+// A job's life: pending (queued), then running through the phases of one-cycle pruning —
+// scheduled (ranks assigned, before the first boundary), dense, sparsity learning, pruned
+// (fine-tuning) — and ending succeeded, failed or cancelled.
+enum class JobState {
+  kPending,
+  kScheduled,
+  kDense,
+  kSparsityLearning,
+  kPruned,
+  kSucceeded,
+  kFailed,
+  kCancelled
+};
 
 const char* ToString(JobState state);
 std::optional<JobState> JobStateFromString(absl::string_view text);
 bool IsTerminal(JobState state);
+// Scheduled, dense, sparsity learning or pruned: the job holds its workers' slots.
+bool IsActive(JobState state);
+// The running phases, in order.
+inline constexpr JobState kActiveStates[] = {JobState::kScheduled, JobState::kDense,
+                                             JobState::kSparsityLearning, JobState::kPruned};
 // OK when a job may move from `from` to `to`; FailedPrecondition naming both otherwise.
-//   pending -> running | cancelled;  running -> succeeded | failed | cancelled | pending (requeued)
+//   pending -> scheduled | cancelled
+//   active  -> another running phase (not back to scheduled) | succeeded | failed | cancelled |
+//              pending (requeued after a lost worker or a coordinator restart)
 absl::Status CheckTransition(JobState from, JobState to);
 
 struct JobRecord {
@@ -65,7 +84,7 @@ struct ArtifactRecord {
 };
 
 struct JobFilter {
-  std::optional<JobState> state;
+  std::vector<JobState> states;               // any of them; empty: any state
   std::map<std::string, std::string> labels;  // all must match
 };
 

@@ -112,7 +112,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
     }
   }
   if (static_cast<int>(ranks.size()) < spec->resources.workers) return Start::kWaiting;
-  auto running = store_.Transition(job.id, JobState::kRunning, "", clock_());
+  auto running = store_.Transition(job.id, JobState::kScheduled, "", clock_());
   if (!running.ok()) return Start::kSkipped;  // cancelled meanwhile
   std::string host;
   for (const WorkerInfo& worker : workers_.List()) {
@@ -146,7 +146,7 @@ void JobRunner::Schedule() {
   std::string token;
   std::vector<JobRecord> pending;
   do {
-    auto page = store_.List({JobState::kPending, {}}, 500, token);
+    auto page = store_.List({{JobState::kPending}, {}}, 500, token);
     if (!page.ok()) return;
     pending.insert(pending.end(), page->jobs.begin(), page->jobs.end());
     token = page->next_page_token;
@@ -164,7 +164,9 @@ std::vector<std::string> JobRunner::RequeueInterruptedJobs() {
   std::vector<std::string> requeued;
   std::string token;
   do {
-    auto page = store_.List({JobState::kRunning, {}}, 500, token);
+    auto page =
+        store_.List({std::vector<JobState>(std::begin(kActiveStates), std::end(kActiveStates)), {}},
+                    500, token);
     if (!page.ok()) break;
     for (const JobRecord& job : page->jobs) {
       if (store_
@@ -235,6 +237,7 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   }
   run.digests.clear();
   run.rank0 = {};
+  EnterPhase(run, *verdict);
   ++run.next_epoch;
   // Once per worker: a worker running several ranks hands the verdict to each of them.
   const std::set<std::string> workers(run.rank_workers.begin(), run.rank_workers.end());
@@ -268,6 +271,18 @@ std::optional<std::string> JobRunner::Divergence(const RunningJob& run, int epoc
   return absl::StrFormat(
       "ranks diverged at the boundary before epoch %d: rank 0's weights digest is %08x, %s", epoch,
       reference, absl::StrJoin(differing, ", "));
+}
+
+// The job's state follows the phase each verdict starts (dense, sparsity learning, pruned), each
+// change stored with the epoch it happened at.
+void JobRunner::EnterPhase(RunningJob& run, const common::Verdict& verdict) {
+  JobState phase = JobState::kDense;
+  if (verdict.phase == common::Phase::kSparsity) phase = JobState::kSparsityLearning;
+  if (verdict.phase == common::Phase::kPruned) phase = JobState::kPruned;
+  if (phase == run.record.state) return;
+  auto moved = store_.Transition(
+      run.record.id, phase, absl::StrCat("at the boundary before epoch ", verdict.epoch), clock_());
+  if (moved.ok()) run.record = *moved;
 }
 
 BoundaryRecord JobRunner::Boundary(const RunningJob& run, const common::Verdict& verdict) const {

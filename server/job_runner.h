@@ -105,6 +105,7 @@ class JobRunner {
                          int rank) const;
   absl::Status ResumeAt(RunningJob& run, int epoch);
   BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
+  void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);
   std::string NextMaster(const std::string& host);

@@ -20,8 +20,14 @@ ocs::v1::JobState ToProto(JobState state) {
   switch (state) {
     case JobState::kPending:
       return ocs::v1::JOB_STATE_PENDING;
-    case JobState::kRunning:
-      return ocs::v1::JOB_STATE_RUNNING;
+    case JobState::kScheduled:
+      return ocs::v1::JOB_STATE_SCHEDULED;
+    case JobState::kDense:
+      return ocs::v1::JOB_STATE_DENSE;
+    case JobState::kSparsityLearning:
+      return ocs::v1::JOB_STATE_SPARSITY_LEARNING;
+    case JobState::kPruned:
+      return ocs::v1::JOB_STATE_PRUNED;
     case JobState::kSucceeded:
       return ocs::v1::JOB_STATE_SUCCEEDED;
     case JobState::kFailed:
@@ -32,21 +38,22 @@ ocs::v1::JobState ToProto(JobState state) {
   return ocs::v1::JOB_STATE_UNSPECIFIED;
 }
 
-std::optional<JobState> FromProto(ocs::v1::JobState state) {
+// The states a ListJobs filter selects: RUNNING stands for every running phase.
+std::vector<JobState> FromProto(ocs::v1::JobState state) {
   switch (state) {
-    case ocs::v1::JOB_STATE_PENDING:
-      return JobState::kPending;
     case ocs::v1::JOB_STATE_RUNNING:
-      return JobState::kRunning;
-    case ocs::v1::JOB_STATE_SUCCEEDED:
-      return JobState::kSucceeded;
-    case ocs::v1::JOB_STATE_FAILED:
-      return JobState::kFailed;
-    case ocs::v1::JOB_STATE_CANCELLED:
-      return JobState::kCancelled;
+      return {std::begin(kActiveStates), std::end(kActiveStates)};
+    case ocs::v1::JOB_STATE_UNSPECIFIED:
+      return {};
     default:
-      return std::nullopt;
+      break;
   }
+  for (JobState s :
+       {JobState::kPending, JobState::kScheduled, JobState::kDense, JobState::kSparsityLearning,
+        JobState::kPruned, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+    if (ToProto(s) == state) return {s};
+  }
+  return {};
 }
 
 void ToProto(const JobRecord& job, ocs::v1::Job* out) {
@@ -128,8 +135,8 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* /*context*/,
                                   ocs::v1::ListJobsResponse* response) {
   JobFilter filter;
   if (request->state() != ocs::v1::JOB_STATE_UNSPECIFIED) {
-    filter.state = FromProto(request->state());
-    if (!filter.state) {
+    filter.states = FromProto(request->state());
+    if (filter.states.empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown job state");
     }
   }
@@ -210,11 +217,9 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
       ToProto(b, event.mutable_boundary());
       news.emplace_back(b.time_ms, std::move(event));
     }
-    // Within one millisecond a final state comes after the boundaries (they led to it).
+    // Within one millisecond a state change comes after the boundary that caused it.
     auto key = [](const std::pair<int64_t, ocs::v1::JobEvent>& e) {
-      const bool final =
-          e.second.has_transition() && IsTerminal(*FromProto(e.second.transition().to()));
-      return std::make_pair(e.first, final);
+      return std::make_pair(e.first, e.second.has_transition());
     };
     std::stable_sort(news.begin(), news.end(),
                      [&](const auto& a, const auto& b) { return key(a) < key(b); });

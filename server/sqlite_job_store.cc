@@ -236,12 +236,17 @@ absl::StatusOr<JobPage> SqliteJobStore::List(const JobFilter& filter, int page_s
     return absl::InvalidArgumentError(absl::StrCat("bad page token \"", page_token, "\""));
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::string sql = absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE seq < ?",
-                                       filter.state ? " AND state = ?" : "", " ORDER BY seq DESC");
+  std::string states;  // "?, ?, ..." for the IN list
+  for (size_t i = 0; i < filter.states.size(); ++i) absl::StrAppend(&states, i ? ", ?" : "?");
+  const std::string sql = absl::StrCat(
+      "SELECT ", kColumns, " FROM jobs WHERE seq < ?",
+      states.empty() ? "" : absl::StrCat(" AND state IN (", states, ")"), " ORDER BY seq DESC");
   Statement s(db_, sql.c_str());
   if (!s.ok()) return Error(db_, "list");
   s.Bind(1, before);
-  if (filter.state) s.Bind(2, ToString(*filter.state));
+  for (size_t i = 0; i < filter.states.size(); ++i) {
+    s.Bind(static_cast<int>(i) + 2, ToString(filter.states[i]));
+  }
   JobPage page;
   int64_t last_seq = 0;
   int result;
@@ -274,7 +279,7 @@ absl::StatusOr<JobRecord> SqliteJobStore::Transition(absl::string_view id, JobSt
                 "UPDATE jobs SET state = ?, message = ?, update_time_ms = ?, "
                 "restarts = restarts + ? WHERE id = ?");
     if (!s.ok()) return Error(db_, "update");
-    const bool requeued = job->state == JobState::kRunning && to == JobState::kPending;
+    const bool requeued = IsActive(job->state) && to == JobState::kPending;
     s.Bind(1, ToString(to));
     s.Bind(2, message);
     s.Bind(3, now_ms);

@@ -85,7 +85,8 @@ CommandResult OcsctlTest::submitted_;
 TEST_F(OcsctlTest, SubmitFollowStreamsEveryEpochAndExitsZero) {
   ASSERT_EQ(submitted_.exit_code, 0) << submitted_.err << ReadFile(dir_ + "/coordinator.log");
   EXPECT_THAT(job_, ::testing::MatchesRegex("verbs-[a-z0-9]{5}"));
-  EXPECT_THAT(submitted_.out, HasSubstr(job_ + ": running"));
+  EXPECT_THAT(submitted_.out, HasSubstr(job_ + ": scheduled"));
+  EXPECT_THAT(submitted_.out, HasSubstr(job_ + ": pruned (at the boundary before epoch"));
   EXPECT_THAT(submitted_.out, HasSubstr("epoch 3/4  "));
   EXPECT_THAT(submitted_.out, HasSubstr("-> pruned"));
   EXPECT_THAT(submitted_.out, ::testing::EndsWith(job_ + ": succeeded\n"));
@@ -115,7 +116,7 @@ TEST_F(OcsctlTest, DescribeShowsHistoryPruneArtifactsAndSpec) {
     EXPECT_THAT(text.out, HasSubstr(part));
   }
   const nlohmann::json json = Json(Ocsctl({"describe", job_, "-o", "json"}));
-  EXPECT_EQ(json["history"].size(), 3u);
+  EXPECT_EQ(json["history"].size(), 5u);  // pending, scheduled, sparsity learning, pruned, done
   EXPECT_EQ(json["artifacts"][0]["name"], "model.pt");
   const CommandResult yaml = Ocsctl({"describe", job_, "-o", "yaml"});
   EXPECT_THAT(yaml.out, HasSubstr("id: " + job_));

@@ -95,9 +95,9 @@ TEST_F(JobManagerTest, ListFiltersByStateAndLabelsAndPaginatesNewestFirst) {
   } while (!token.empty());
   EXPECT_EQ(all, std::vector<std::string>(ids.rbegin(), ids.rend()));
 
-  EXPECT_EQ(manager_->List({JobState::kCancelled, {}}, 0, "")->jobs.size(), 1u);
-  EXPECT_EQ(manager_->List({std::nullopt, {{"team", "a"}}}, 0, "")->jobs.size(), 3u);
-  EXPECT_EQ(manager_->List({JobState::kPending, {{"team", "a"}}}, 0, "")->jobs.size(), 2u);
+  EXPECT_EQ(manager_->List({{JobState::kCancelled}, {}}, 0, "")->jobs.size(), 1u);
+  EXPECT_EQ(manager_->List({{}, {{"team", "a"}}}, 0, "")->jobs.size(), 3u);
+  EXPECT_EQ(manager_->List({{JobState::kPending}, {{"team", "a"}}}, 0, "")->jobs.size(), 2u);
   EXPECT_EQ(manager_->List({}, 501, "").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(manager_->List({}, 0, "garbage").status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -118,12 +118,20 @@ TEST_F(JobManagerTest, CancelFollowsTheStateMachine) {
 }
 
 TEST(JobStateTest, Transitions) {
-  EXPECT_TRUE(CheckTransition(JobState::kPending, JobState::kRunning).ok());
-  EXPECT_TRUE(CheckTransition(JobState::kRunning, JobState::kPending).ok());  // requeued
-  EXPECT_TRUE(CheckTransition(JobState::kRunning, JobState::kSucceeded).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kPending, JobState::kScheduled).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kScheduled, JobState::kDense).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kDense, JobState::kSparsityLearning).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kSparsityLearning, JobState::kPruned).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kScheduled, JobState::kPruned).ok());  // resumed late
+  EXPECT_TRUE(CheckTransition(JobState::kPruned, JobState::kPending).ok());    // requeued
+  EXPECT_TRUE(CheckTransition(JobState::kPruned, JobState::kSucceeded).ok());
+  EXPECT_FALSE(CheckTransition(JobState::kPending, JobState::kDense).ok());
+  EXPECT_FALSE(CheckTransition(JobState::kDense, JobState::kScheduled).ok());
   EXPECT_FALSE(CheckTransition(JobState::kPending, JobState::kSucceeded).ok());
-  EXPECT_FALSE(CheckTransition(JobState::kSucceeded, JobState::kRunning).ok());
+  EXPECT_FALSE(CheckTransition(JobState::kSucceeded, JobState::kScheduled).ok());
   EXPECT_FALSE(CheckTransition(JobState::kFailed, JobState::kCancelled).ok());
+  EXPECT_EQ(JobStateFromString("sparsity-learning"), JobState::kSparsityLearning);
+  EXPECT_EQ(JobStateFromString("running"), JobState::kScheduled);  // older stores
 }
 
 TEST(SqliteJobStoreTest, ReportsAnUnopenableFile) {

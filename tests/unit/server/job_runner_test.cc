@@ -88,7 +88,7 @@ class JobRunnerTest : public ::testing::Test {
 TEST_F(JobRunnerTest, EveryRankGetsTheSameVerdictOnceAllHaveReported) {
   ASSERT_EQ(links_[0].assignments.size(), 1u);
   ASSERT_EQ(links_[1].assignments.size(), 1u);
-  EXPECT_EQ(State(), JobState::kRunning);
+  EXPECT_EQ(State(), JobState::kScheduled);
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
   EXPECT_TRUE(links_[0].verdicts.empty() && links_[1].verdicts.empty());  // no rank runs ahead
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
@@ -96,6 +96,9 @@ TEST_F(JobRunnerTest, EveryRankGetsTheSameVerdictOnceAllHaveReported) {
   ASSERT_EQ(links_[1].verdicts.size(), 1u);
   EXPECT_EQ(links_[0].verdicts[0].epoch, 0);
   EXPECT_EQ(links_[0].verdicts[0].kind, links_[1].verdicts[0].kind);
+  // The job's state follows the phase the verdict starts, with the epoch as the reason.
+  EXPECT_EQ(State(), JobState::kDense);
+  EXPECT_EQ(store_->History(job_)->back().reason, "at the boundary before epoch 0");
   // Stored before it was sent, with rank 0's metrics.
   auto stored = store_->Boundaries(job_);
   ASSERT_TRUE(stored.ok());
@@ -142,7 +145,7 @@ TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
   EXPECT_EQ(runner_->Report(WorkerOf(0), Report(0, 0)).code(), absl::StatusCode::kAlreadyExists);
   // The job goes on as if none of that had been sent.
-  EXPECT_EQ(State(), JobState::kRunning);
+  EXPECT_EQ(State(), JobState::kScheduled);
   EXPECT_TRUE(store_->Boundaries(job_)->empty());
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   EXPECT_EQ(links_[0].verdicts.size(), 1u);
@@ -168,14 +171,14 @@ TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
     ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, true, "").ok());
   }
   EXPECT_EQ(State(), JobState::kSucceeded);
-  EXPECT_EQ(store_->Get(high)->state, JobState::kRunning);  // overtook the older low ones
+  EXPECT_EQ(store_->Get(high)->state, JobState::kScheduled);  // overtook the older low ones
   EXPECT_EQ(store_->Get(early_low)->state, JobState::kPending);
   EXPECT_EQ(links_[0].assignments.back().job_id, high);
   for (int i = 0; i < 2; ++i) {
     const RankAssignment& a = links_[i].assignments.back();
     ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, true, "").ok());
   }
-  EXPECT_EQ(store_->Get(early_low)->state, JobState::kRunning);  // then first come, first served
+  EXPECT_EQ(store_->Get(early_low)->state, JobState::kScheduled);  // then first come, first served
   EXPECT_EQ(store_->Get(late_low)->state, JobState::kPending);
 }
 

@@ -42,9 +42,9 @@ class SqliteStoreTablesTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTablesTest, HistoryRecordsEveryTransitionWithTimeAndReason) {
-  ASSERT_TRUE(store_->Transition("alpha-abcde", JobState::kRunning, "", 150).ok());
+  ASSERT_TRUE(store_->Transition("alpha-abcde", JobState::kScheduled, "", 150).ok());
   ASSERT_TRUE(store_->Transition("alpha-abcde", JobState::kFailed, "worker w1 was lost", 170).ok());
-  EXPECT_FALSE(store_->Transition("alpha-abcde", JobState::kRunning, "", 180).ok());  // refused
+  EXPECT_FALSE(store_->Transition("alpha-abcde", JobState::kDense, "", 180).ok());  // refused
   auto history = store_->History("alpha-abcde");
   ASSERT_TRUE(history.ok()) << history.status();
   ASSERT_EQ(history->size(), 3u);  // the refused transition left no trace

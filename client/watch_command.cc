@@ -17,6 +17,7 @@
 namespace ocs::client {
 namespace {
 
+// A 20-cell bar of `done` out of `total`.
 std::string Bar(int done, int total) {
   constexpr int kWidth = 20;
   const int filled = total > 0 ? done * kWidth / total : 0;
@@ -90,11 +91,20 @@ int FollowJob(Connection& c, const std::string& id, const std::string& output) {
     } else if (format == OutputFormat::kYaml) {
       std::cout << "---\n";
       PrintMessage(event, format);
+    } else if (event.has_progress()) {
+      if (terminal) {  // redrawn in place; plain output gets boundaries only
+        const auto& p = event.progress();
+        std::cout << "\r" << Bar(static_cast<int>(p.step()), static_cast<int>(p.steps()))
+                  << "epoch " << p.epoch() + 1 << "/" << total << "  step " << p.step() << "/"
+                  << p.steps() << "\x1b[K" << std::flush;
+      }
     } else if (event.has_transition()) {
+      if (terminal) std::cout << "\r\x1b[K";
       const auto& t = event.transition();
       std::cout << id << ": " << StateName(t.to())
                 << (t.reason().empty() ? "" : " (" + t.reason() + ")") << std::endl;
     } else {
+      if (terminal) std::cout << "\r\x1b[K";
       std::cout << BoundaryLine(event.boundary(), total, j_bars, terminal) << std::endl;
     }
   }

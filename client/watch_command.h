@@ -1,6 +1,7 @@
-// `ocsctl watch JOB`: the job's events as they happen, until it ends — state changes, and each
-// epoch boundary with its phase, loss, accuracy, FLOPs and the stability score J̄ with a sparkline
-// of its history (and a bar of the epochs on a terminal). -o json prints one event per line.
+// `ocsctl watch JOB`: the job's events as they happen, until it ends — state changes, each epoch
+// boundary with its phase, loss, accuracy, FLOPs and the stability score J̄ with a sparkline of
+// its history, and on a terminal a bar of the current epoch's steps, redrawn in place. Plain
+// lines otherwise; -o json prints one event per line, progress included.
 // Exit code: 0 when the job succeeded, 1 when it failed or was cancelled.
 #pragma once
 

@@ -13,9 +13,9 @@
 namespace ocs::server {
 
 CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
-                                     const ArtifactFiles& artifacts)
-    : job_service_(std::make_unique<JobService>(jobs)),
-      worker_service_(std::make_unique<WorkerService>(workers, runner, artifacts)) {}
+                                     const ArtifactFiles& artifacts, ProgressBoard& progress)
+    : job_service_(std::make_unique<JobService>(jobs, progress)),
+      worker_service_(std::make_unique<WorkerService>(workers, runner, artifacts, progress)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 

@@ -16,13 +16,14 @@ class ArtifactFiles;
 class JobManager;
 class JobRunner;
 class JobService;
+class ProgressBoard;
 class WorkerRegistry;
 class WorkerService;
 
 class CoordinatorServer {
  public:
   CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
-                    const ArtifactFiles& artifacts);
+                    const ArtifactFiles& artifacts, ProgressBoard& progress);
   ~CoordinatorServer();
 
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.

@@ -247,8 +247,8 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   return absl::OkStatus();
 }
 
-absl::Status JobRunner::CheckUpload(const std::string& worker_id, const std::string& job_id,
-                                    int attempt) {
+absl::Status JobRunner::CheckRankZero(const std::string& worker_id, const std::string& job_id,
+                                      int attempt) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = running_.find(job_id);
   if (it == running_.end()) {

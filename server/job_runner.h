@@ -76,8 +76,9 @@ class JobRunner {
   absl::Status Report(const std::string& worker_id, const RankReport& report);
   absl::Status Finished(const std::string& worker_id, const std::string& job_id, int attempt,
                         int rank, bool succeeded, const std::string& message);
-  // OK when `worker_id` runs rank 0 of the job's current attempt: it may upload artifacts.
-  absl::Status CheckUpload(const std::string& worker_id, const std::string& job_id, int attempt);
+  // OK when `worker_id` runs rank 0 of the job's current attempt: it may upload artifacts and
+  // report step progress.
+  absl::Status CheckRankZero(const std::string& worker_id, const std::string& job_id, int attempt);
   absl::Status RecordArtifact(const std::string& job_id, const ArtifactRecord& artifact);
   // A job was cancelled through the API: tell its ranks and free their slots.
   void Cancelled(const std::string& job_id, const std::string& reason);

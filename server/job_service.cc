@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -199,6 +200,7 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
   constexpr auto kPollInterval = std::chrono::milliseconds(100);
   size_t transitions_sent = 0;
   std::set<std::pair<int, int64_t>> boundaries_sent;  // (epoch, decision time)
+  std::optional<StepProgress> progress_sent;
   while (!context->IsCancelled()) {
     auto history = jobs_.History(request->id());
     if (!history.ok()) return ToGrpcStatus(history.status());
@@ -226,8 +228,19 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
     for (const auto& [time, event] : news) {
       if (!writer->Write(event)) return grpc::Status::CANCELLED;
     }
+    const bool ended = !history->empty() && IsTerminal(history->back().to);
+    // Live progress within the epoch, when it moved (never replayed: it is stale at once).
+    if (auto progress = progress_.Get(request->id());
+        progress && progress != progress_sent && !ended) {
+      ocs::v1::JobEvent event;
+      event.mutable_progress()->set_epoch(progress->epoch);
+      event.mutable_progress()->set_step(progress->step);
+      event.mutable_progress()->set_steps(progress->steps);
+      if (!writer->Write(event)) return grpc::Status::CANCELLED;
+      progress_sent = progress;
+    }
     transitions_sent = history->size();
-    if (!history->empty() && IsTerminal(history->back().to)) return grpc::Status::OK;
+    if (ended) return grpc::Status::OK;
     std::this_thread::sleep_for(kPollInterval);
   }
   return grpc::Status::CANCELLED;

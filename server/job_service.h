@@ -3,12 +3,13 @@
 
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "server/job_manager.h"
+#include "server/progress_board.h"
 
 namespace ocs::server {
 
 class JobService final : public ocs::v1::JobService::Service {
  public:
-  explicit JobService(JobManager& jobs) : jobs_(jobs) {}
+  JobService(JobManager& jobs, const ProgressBoard& progress) : jobs_(jobs), progress_(progress) {}
 
   grpc::Status ValidateJob(grpc::ServerContext* context, const ocs::v1::ValidateJobRequest* request,
                            ocs::v1::ValidateJobResponse* response) override;
@@ -33,6 +34,7 @@ class JobService final : public ocs::v1::JobService::Service {
 
  private:
   JobManager& jobs_;
+  const ProgressBoard& progress_;
 };
 
 }  // namespace ocs::server

@@ -13,6 +13,7 @@
 #include "server/coordinator_server.h"
 #include "server/job_manager.h"
 #include "server/job_runner.h"
+#include "server/progress_board.h"
 #include "server/sqlite_job_store.h"
 #include "server/worker_registry.h"
 
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
     spdlog::warn("job {} was running when the coordinator stopped: queued to resume", id);
   }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
-  ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts);
+  ocs::server::ProgressBoard progress;
+  ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress);
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen);
   if (!port.ok()) {

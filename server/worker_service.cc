@@ -59,6 +59,17 @@ grpc::Status WorkerService::ListWorkers(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The job and attempt a session message speaks about.
+std::pair<std::string, int> JobOf(const ocs::v1::WorkerMessage& message) {
+  if (message.has_report()) return {message.report().job_id(), message.report().attempt()};
+  if (message.has_progress()) return {message.progress().job_id(), message.progress().attempt()};
+  return {message.finished().job_id(), message.finished().attempt()};
+}
+
+}  // namespace
+
 absl::Status WorkerService::Handle(const std::string& worker_id,
                                    const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) {
@@ -72,6 +83,15 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
       report.mask = *std::move(mask);
     }
     return runner_.Report(worker_id, report);
+  }
+  if (message.has_progress()) {
+    const ocs::v1::StepProgress& in = message.progress();
+    if (absl::Status allowed = runner_.CheckRankZero(worker_id, in.job_id(), in.attempt());
+        !allowed.ok()) {
+      return allowed;
+    }
+    progress_.Set(in.job_id(), {in.epoch(), in.step(), in.steps()});
+    return absl::OkStatus();
   }
   if (message.has_finished()) {
     const ocs::v1::RankFinished& in = message.finished();
@@ -100,10 +120,8 @@ grpc::Status WorkerService::Session(
     if (absl::Status status = Handle(worker_id, message); !status.ok()) {
       // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.
       spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
-      const bool report = message.has_report();
-      session.Cancel(report ? message.report().job_id() : message.finished().job_id(),
-                     report ? message.report().attempt() : message.finished().attempt(),
-                     std::string(status.message()));
+      const auto [job, attempt] = JobOf(message);
+      session.Cancel(job, attempt, std::string(status.message()));
     }
   }
   runner_.Disconnect(worker_id);
@@ -124,7 +142,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* /*context*/,
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("unknown worker \"", chunk.worker_id(), "\""));
   }
-  if (absl::Status allowed = runner_.CheckUpload(chunk.worker_id(), job_id, chunk.attempt());
+  if (absl::Status allowed = runner_.CheckRankZero(chunk.worker_id(), job_id, chunk.attempt());
       !allowed.ok()) {
     return ToGrpcStatus(allowed);
   }

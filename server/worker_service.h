@@ -4,14 +4,16 @@
 #include "ocs/v1/worker_service.grpc.pb.h"
 #include "server/artifact_files.h"
 #include "server/job_runner.h"
+#include "server/progress_board.h"
 #include "server/worker_registry.h"
 
 namespace ocs::server {
 
 class WorkerService final : public ocs::v1::WorkerService::Service {
  public:
-  WorkerService(WorkerRegistry& workers, JobRunner& runner, const ArtifactFiles& artifacts)
-      : workers_(workers), runner_(runner), artifacts_(artifacts) {}
+  WorkerService(WorkerRegistry& workers, JobRunner& runner, const ArtifactFiles& artifacts,
+                ProgressBoard& progress)
+      : workers_(workers), runner_(runner), artifacts_(artifacts), progress_(progress) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* context,
                               const ocs::v1::RegisterWorkerRequest* request,
@@ -33,6 +35,7 @@ class WorkerService final : public ocs::v1::WorkerService::Service {
   WorkerRegistry& workers_;
   JobRunner& runner_;
   const ArtifactFiles& artifacts_;
+  ProgressBoard& progress_;
 };
 
 }  // namespace ocs::server

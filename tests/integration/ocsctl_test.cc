@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -169,6 +170,33 @@ TEST_F(OcsctlTest, WorkersWatchAndCancel) {
   const CommandResult cancel = Ocsctl({"cancel", job_});
   EXPECT_EQ(cancel.exit_code, 1);
   EXPECT_THAT(cancel.err, ::testing::MatchesRegex("error: .*\n"));  // one line
+}
+
+TEST_F(OcsctlTest, WatchStreamsProgressWithinEachEpochAsJsonLines) {
+  // 1,024 images per rank in batches of 16: 64 steps an epoch, progress shows between boundaries.
+  std::string longer = kJob;
+  longer.replace(longer.find("trainLimit: 256"), 15, "trainLimit: 2048");
+  longer.replace(longer.find("name: verbs"), 11, "name: longer");
+  std::ofstream(dir_ + "/longer.yaml") << longer;
+  const CommandResult submitted = Ocsctl({"submit", dir_ + "/longer.yaml"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  const CommandResult watch =
+      RunCommand({OCSCTL_BIN, "watch", id, "-o", "json", "--coordinator", address_},
+                 std::chrono::seconds(240));
+  ASSERT_EQ(watch.exit_code, 0) << watch.err;
+  int progress = 0, boundaries = 0;
+  std::istringstream lines(watch.out);
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json event = nlohmann::json::parse(line);  // one event per line
+    if (event.contains("boundary")) ++boundaries;
+    if (!event.contains("progress")) continue;
+    ++progress;
+    EXPECT_EQ(event["progress"]["steps"], "64");  // int64 fields are strings in proto JSON
+    EXPECT_GE(std::stoi(event["progress"]["step"].get<std::string>()), 1);
+  }
+  EXPECT_EQ(boundaries, 4);
+  EXPECT_GE(progress, 1);
 }
 
 TEST_F(OcsctlTest, ErrorsAreOneLineWithDocumentedExitCodes) {

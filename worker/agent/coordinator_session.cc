@@ -220,6 +220,18 @@ absl::Status CoordinatorSession::Upload(const Assignment& assignment, const std:
   return absl::OkStatus();
 }
 
+void CoordinatorSession::Progress(const Assignment& assignment, int epoch, int64_t step,
+                                  int64_t steps) {
+  ocs::v1::WorkerMessage message;
+  ocs::v1::StepProgress* out = message.mutable_progress();
+  out->set_job_id(assignment.job_id);
+  out->set_attempt(assignment.attempt);
+  out->set_epoch(epoch);
+  out->set_step(step);
+  out->set_steps(steps);
+  impl_->Write(message);
+}
+
 bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->ended || impl_->cancelled.count({assignment.job_id, assignment.attempt}) > 0;

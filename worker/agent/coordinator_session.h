@@ -57,6 +57,8 @@ class CoordinatorSession {
   // of training). The coordinator's status, prefixed with what was being uploaded, on failure.
   absl::Status Upload(const Assignment& assignment, const std::string& name,
                       const std::string& path);
+  // Tells the coordinator how far rank 0 is within `epoch` (for people watching the job).
+  void Progress(const Assignment& assignment, int epoch, int64_t step, int64_t steps);
   // Whether the rank should stop now: the coordinator cancelled its attempt, or the session
   // ended (a rank nobody will give verdicts to only holds its device).
   bool ShouldStop(const Assignment& assignment) const;

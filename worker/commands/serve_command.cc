@@ -39,6 +39,17 @@ void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assi
   trainer_options.stop_requested = [&session, &assignment] {
     return session.ShouldStop(assignment);
   };
+  if (assignment.rank == 0) {
+    // A few updates a second at most: enough for a progress bar, nothing for the coordinator.
+    trainer_options.on_step = [&session, &assignment,
+                               last = std::chrono::steady_clock::time_point()](
+                                  int epoch, int64_t step, int64_t steps) mutable {
+      const auto now = std::chrono::steady_clock::now();
+      if (step < steps && now - last < std::chrono::milliseconds(250)) return;
+      last = now;
+      session.Progress(assignment, epoch, step, steps);
+    };
+  }
   agent::AgentDecisionSource decisions(session, assignment, spec->stability.monitor_start_epoch);
   auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
   if (!trainer.ok()) return fail(trainer.status());

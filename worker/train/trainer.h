@@ -34,6 +34,8 @@ struct TrainerOptions {
   bool cuda_graphs = true;    // on a GPU, replay the training step as a CUDA graph
   // Polled every step: true stops the run with Cancelled (the coordinator cancelled this rank).
   std::function<bool()> stop_requested;
+  // Called after every training step with (epoch, steps done, steps in the epoch).
+  std::function<void(int, int64_t, int64_t)> on_step;
 };
 
 struct EpochTimings {

@@ -34,11 +34,6 @@ CLI::App* AddReadCommand(CLI::App& app, const std::string& name, const std::stri
   return command;
 }
 
-int TotalEpochs(const ocs::v1::Job& job) {
-  auto spec = common::ParseJobSpec(job.spec_yaml(), job.id());
-  return spec.ok() ? spec->training.epochs : 0;
-}
-
 std::string Percent(double fraction) { return absl::StrFormat("%.2f%%", 100 * fraction); }
 
 // The summary of a job's stored boundaries that list and describe show.
@@ -91,6 +86,11 @@ std::string Time(int64_t unix_ms) {
 }
 
 }  // namespace
+
+int TotalEpochs(const ocs::v1::Job& job) {
+  auto spec = common::ParseJobSpec(job.spec_yaml(), job.id());
+  return spec.ok() ? spec->training.epochs : 0;
+}
 
 CLI::App* AddListCommand(CLI::App& app, ListOptions* options) {
   CLI::App* command = AddReadCommand(app, "list", "List jobs, newest first", options, false);

@@ -11,6 +11,10 @@ namespace CLI {
 class App;
 }
 
+namespace ocs::v1 {
+class Job;
+}
+
 namespace ocs::client {
 
 struct ReadOptions {
@@ -44,6 +48,9 @@ CLI::App* AddStabilityCommand(CLI::App& app, ReadOptions* options);
 CLI::App* AddMasksCommand(CLI::App& app, MasksOptions* options);
 CLI::App* AddDownloadCommand(CLI::App& app, DownloadOptions* options);
 CLI::App* AddWorkersCommand(CLI::App& app, ReadOptions* options);
+
+// The job's training.epochs, from its canonical spec (0 if it cannot be read).
+int TotalEpochs(const ocs::v1::Job& job);
 
 int RunList(const ListOptions& options);
 int RunDescribe(const ReadOptions& options);

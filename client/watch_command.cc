@@ -12,7 +12,6 @@
 #include "absl/strings/str_format.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
-#include "common/job_spec_yaml.h"
 
 namespace ocs::client {
 namespace {
@@ -68,8 +67,7 @@ int FollowJob(Connection& c, const std::string& id, const std::string& output) {
     grpc::ClientContext context;
     Connection::Prepare(context);
     if (grpc::Status s = c.jobs().GetJob(&context, request, &job); !s.ok()) return c.Fail(s);
-    auto spec = common::ParseJobSpec(job.spec_yaml(), id);
-    total = spec.ok() ? spec->training.epochs : 0;
+    total = TotalEpochs(job);
   }
   ocs::v1::WatchJobRequest request;
   request.set_id(id);

@@ -27,9 +27,7 @@ const char* ToString(JobState state) {
 }
 
 std::optional<JobState> JobStateFromString(absl::string_view text) {
-  for (JobState state :
-       {JobState::kPending, JobState::kScheduled, JobState::kDense, JobState::kSparsityLearning,
-        JobState::kPruned, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+  for (JobState state : kAllStates) {
     if (text == ToString(state)) return state;
   }
   if (text == "running") return JobState::kScheduled;  // stores written before the phases

@@ -32,6 +32,10 @@ std::optional<JobState> JobStateFromString(absl::string_view text);
 bool IsTerminal(JobState state);
 // Scheduled, dense, sparsity learning or pruned: the job holds its workers' slots.
 bool IsActive(JobState state);
+// Every state, in life order.
+inline constexpr JobState kAllStates[] = {
+    JobState::kPending, JobState::kScheduled, JobState::kDense,  JobState::kSparsityLearning,
+    JobState::kPruned,  JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
 // The running phases, in order.
 inline constexpr JobState kActiveStates[] = {JobState::kScheduled, JobState::kDense,
                                              JobState::kSparsityLearning, JobState::kPruned};

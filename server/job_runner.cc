@@ -257,7 +257,8 @@ absl::Status JobRunner::CheckRankZero(const std::string& worker_id, const std::s
   return CheckRank(it->second, worker_id, attempt, 0);
 }
 
-absl::Status JobRunner::RecordArtifact(const std::string& job_id, const ArtifactRecord& artifact) {
+absl::Status JobRunner::RecordArtifact(const std::string& job_id, ArtifactRecord artifact) {
+  artifact.time_ms = clock_();
   return store_.PutArtifact(job_id, artifact);
 }
 

@@ -79,7 +79,8 @@ class JobRunner {
   // OK when `worker_id` runs rank 0 of the job's current attempt: it may upload artifacts and
   // report step progress.
   absl::Status CheckRankZero(const std::string& worker_id, const std::string& job_id, int attempt);
-  absl::Status RecordArtifact(const std::string& job_id, const ArtifactRecord& artifact);
+  // Stores where the artifact is, stamped with the coordinator's clock.
+  absl::Status RecordArtifact(const std::string& job_id, ArtifactRecord artifact);
   // A job was cancelled through the API: tell its ranks and free their slots.
   void Cancelled(const std::string& job_id, const std::string& reason);
 

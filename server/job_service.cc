@@ -49,9 +49,7 @@ std::vector<JobState> FromProto(ocs::v1::JobState state) {
     default:
       break;
   }
-  for (JobState s :
-       {JobState::kPending, JobState::kScheduled, JobState::kDense, JobState::kSparsityLearning,
-        JobState::kPruned, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+  for (JobState s : kAllStates) {
     if (ToProto(s) == state) return {s};
   }
   return {};

@@ -155,8 +155,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* /*context*/,
   } while (reader->Read(&chunk));
   auto path = (*upload)->Commit();
   if (!path.ok()) return ToGrpcStatus(path.status());
-  if (absl::Status recorded =
-          runner_.RecordArtifact(job_id, {name, *path, (*upload)->size(), SystemClockMs()});
+  if (absl::Status recorded = runner_.RecordArtifact(job_id, {name, *path, (*upload)->size()});
       !recorded.ok()) {
     return ToGrpcStatus(recorded);
   }

@@ -24,12 +24,13 @@ EpochBatches::EpochBatches(const ImageSet& set, int64_t local_batch, int rank, i
   }
   // Equal shards: the tail that does not divide by the world size is left out.
   const int64_t per_rank = set.size() / world_size;
-  for (int64_t i = 0; i < per_rank; ++i) indices_.push_back(order[i * world_size + rank]);
+  std::vector<int64_t> shard;
+  for (int64_t i = 0; i < per_rank; ++i) shard.push_back(order[i * world_size + rank]);
   if (!shuffle && rank < set.size() % world_size) {  // evaluation covers every example
-    indices_.push_back(order[per_rank * world_size + rank]);
+    shard.push_back(order[per_rank * world_size + rank]);
   }
+  index_ = at::tensor(shard, at::kLong).to(set.images.device());
   batches_ = shuffle ? examples() / local_batch_ : (examples() + local_batch_ - 1) / local_batch_;
-  index_ = at::tensor(indices_, at::kLong).to(set.images.device());
 }
 
 std::pair<int64_t, int64_t> EpochBatches::Range(int64_t i) const {

@@ -29,7 +29,7 @@ class EpochBatches {
                int epoch, bool shuffle);
 
   int64_t size() const { return batches_; }
-  int64_t examples() const { return static_cast<int64_t>(indices_.size()); }
+  int64_t examples() const { return index_.size(0); }
   // Batch `i`'s first position in this rank's shard and its number of examples.
   std::pair<int64_t, int64_t> Range(int64_t i) const;
   // Images (uint8) and labels of batch `i`, on the device the split lives on.
@@ -39,8 +39,7 @@ class EpochBatches {
   const ImageSet& set_;
   int64_t local_batch_;
   int64_t batches_;
-  std::vector<int64_t> indices_;  // this rank's shard, in order
-  at::Tensor index_;              // the same, on the split's device: no copy per step
+  at::Tensor index_;  // this rank's shard, in order, on the split's device: no copy per step
 };
 
 // Random crop offsets (in [0, 2·padding]) and horizontal flips, one entry per image, on the

@@ -19,8 +19,8 @@ struct BoundaryReport {
   std::optional<common::Mask> mask;
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
   int64_t flops = 0;
-  // CRC-32 of every weight and BatchNorm statistic: ranks of one job must agree bit for bit, and
-  // the coordinator fails the job when they do not.
+  // CRC-32 of every weight and BatchNorm statistic (several ranks only): ranks of one job must
+  // agree bit for bit, and the coordinator fails the job when they do not.
   uint32_t weights_digest = 0;
 };
 

@@ -323,7 +323,7 @@ absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
     report.test_loss = last.test_loss, report.test_accuracy = last.test_accuracy;
   }
   report.flops = engine::NetworkCost(model->network()).flops;
-  report.weights_digest = Digest(ModelTensors());
+  if (collectives.world_size() > 1) report.weights_digest = Digest(ModelTensors());
   if (decisions->WantsMask(epoch)) {
     const auto start = Clock::now();
     auto mask = ComputeMask();

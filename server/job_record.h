@@ -77,6 +77,7 @@ struct BoundaryRecord {
   int64_t flops = 0;
   std::string mask;  // common::EncodeMask bytes; empty when none was due
   int64_t time_ms = 0;
+  int attempt = 0;  // the job's attempt (restarts so far) that decided it
 };
 
 // A file a job produced, kept in the coordinator's data folder.

@@ -33,6 +33,19 @@ std::vector<int> GroupSizes(const common::JobSpec& spec) {
   return groups.ok() ? groups->sizes() : std::vector<int>{};
 }
 
+// Every job in one of `states`, newest first.
+std::vector<JobRecord> ListAll(JobStore& store, std::vector<JobState> states) {
+  std::vector<JobRecord> jobs;
+  std::string token;
+  do {
+    auto page = store.List({states, {}}, 500, token);
+    if (!page.ok()) break;
+    jobs.insert(jobs.end(), page->jobs.begin(), page->jobs.end());
+    token = page->next_page_token;
+  } while (!token.empty());
+  return jobs;
+}
+
 absl::Status CheckMetrics(const RankReport& r) {
   for (const auto& [name, value] :
        {std::pair{"trainLoss", r.train_loss}, std::pair{"trainAccuracy", r.train_accuracy},
@@ -55,13 +68,70 @@ JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int 
       first_port_(first_port),
       ports_(ports) {}
 
-void JobRunner::Connect(const std::string& worker_id, WorkerLink* link) {
+void JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
+                        const std::vector<RankClaim>& claims) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     links_[worker_id] = link;
     used_slots_.emplace(worker_id, 0);
+    std::vector<const RankClaim*> attached;
+    for (const RankClaim& claim : claims) {
+      if (absl::Status status = Claim(worker_id, claim); !status.ok()) {
+        spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
+        link->Cancel(claim.job_id, claim.attempt, std::string(status.message()));
+      } else {
+        attached.push_back(&claim);
+      }
+    }
+    // The reports after all the claims: a boundary may wait for several of this worker's ranks.
+    for (const RankClaim* claim : attached) {
+      absl::Status status;
+      if (claim->pending) status = ReportLocked(worker_id, *claim->pending, /*reattaching=*/true);
+      if (claim->finished && status.ok()) {
+        status =
+            FinishedLocked(worker_id, claim->job_id, claim->attempt, claim->rank, *claim->finished);
+      }
+      if (!status.ok()) {
+        LoseJob(claim->job_id,
+                absl::StrCat("re-attaching rank ", claim->rank, ": ", status.message()));
+      }
+    }
   }
   Schedule();
+}
+
+absl::Status JobRunner::Claim(const std::string& worker_id, const RankClaim& claim) {
+  const auto it = running_.find(claim.job_id);
+  if (it == running_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("job ", claim.job_id, " does not run any more: rank ", claim.rank, " stops"));
+  }
+  RunningJob& run = it->second;
+  if (claim.attempt != run.attempt) {
+    return absl::FailedPreconditionError(absl::StrCat(claim.job_id, ": attempt ", claim.attempt,
+                                                      " was stopped; attempt ", run.attempt,
+                                                      " runs now"));
+  }
+  const int world_size = static_cast<int>(run.rank_workers.size());
+  if (claim.world_size != world_size || claim.rank < 0 || claim.rank >= world_size) {
+    return absl::InvalidArgumentError(absl::StrCat(claim.job_id, ": rank ", claim.rank, " of ",
+                                                   claim.world_size, " does not fit its ",
+                                                   world_size, " ranks"));
+  }
+  std::string& holder = run.rank_workers[claim.rank];
+  if (!holder.empty()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(claim.job_id, ": rank ", claim.rank, " is held by ", holder));
+  }
+  holder = worker_id;
+  ++used_slots_[worker_id];
+  workers_.AdjustFreeSlots(worker_id, -1);
+  if (run.master.empty()) run.master = claim.master;
+  if (std::count(run.rank_workers.begin(), run.rank_workers.end(), "") == 0) {
+    run.reattach_deadline_ms = 0;
+    spdlog::info("job {} re-attached: all {} ranks are back", claim.job_id, world_size);
+  }
+  return absl::OkStatus();
 }
 
 void JobRunner::Disconnect(const std::string& worker_id) {
@@ -73,27 +143,39 @@ void JobRunner::Disconnect(const std::string& worker_id) {
       if (std::count(job.rank_workers.begin(), job.rank_workers.end(), worker_id))
         lost.push_back(id);
     }
-    for (const std::string& id : lost) {
-      const RunningJob& run = running_.at(id);
-      if (run.record.restarts < run.spec.max_restarts) {
-        EndJob(id, JobState::kPending,
-               absl::StrCat("worker ", worker_id, " was lost; restart ", run.record.restarts + 1,
-                            " of ", run.spec.max_restarts, " resumes from the newest checkpoint"));
-      } else {
-        EndJob(id, JobState::kFailed,
-               absl::StrCat("worker ", worker_id, " was lost after ", run.record.restarts,
-                            " restart(s); spec.maxRestarts is ", run.spec.max_restarts));
-      }
-    }
+    for (const std::string& id : lost) LoseJob(id, absl::StrCat("worker ", worker_id, " was lost"));
     used_slots_.erase(worker_id);
   }
   Schedule();
 }
 
+// Requires mutex_. The job's ranks stopped short of the end: it restarts from its newest
+// checkpoint while restarts are left, or fails; `why` names what happened.
+void JobRunner::LoseJob(const std::string& job_id, const std::string& why) {
+  const auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  const int restarts = it->second.record.restarts, allowed = it->second.spec.max_restarts;
+  if (restarts < allowed) {
+    EndJob(job_id, JobState::kPending,
+           absl::StrCat(why, "; restart ", restarts + 1, " of ", allowed,
+                        " resumes from the newest checkpoint"));
+  } else {
+    EndJob(job_id, JobState::kFailed,
+           absl::StrCat(why, " after ", restarts, " restart(s); spec.maxRestarts is ", allowed));
+  }
+}
+
+// The next rendezvous port in turn, skipping those that running jobs' stores hold.
 std::string JobRunner::NextMaster(const std::string& host) {
-  const int port = first_port_ + next_port_;
-  next_port_ = (next_port_ + 1) % ports_;
-  return absl::StrCat(host, ":", port);
+  std::set<std::string> taken;
+  for (const auto& [id, run] : running_) taken.insert(run.master);
+  std::string master;
+  for (int tries = 0; tries < ports_; ++tries) {
+    master = absl::StrCat(host, ":", first_port_ + next_port_);
+    next_port_ = (next_port_ + 1) % ports_;
+    if (!taken.count(master)) break;
+  }
+  return master;
 }
 
 JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
@@ -130,6 +212,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   const bool resume = run.attempt > 0 || (stored.ok() && !stored->empty());
   run.next_epoch = resume ? kResumePoint : 0;
   const std::string master = NextMaster(host);
+  run.master = master;
   for (int rank = 0; rank < static_cast<int>(ranks.size()); ++rank) {
     ++used_slots_[ranks[rank]];
     workers_.AdjustFreeSlots(ranks[rank], -1);
@@ -143,14 +226,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
 
 void JobRunner::Schedule() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::string token;
-  std::vector<JobRecord> pending;
-  do {
-    auto page = store_.List({{JobState::kPending}, {}}, 500, token);
-    if (!page.ok()) return;
-    pending.insert(pending.end(), page->jobs.begin(), page->jobs.end());
-    token = page->next_page_token;
-  } while (!token.empty());
+  std::vector<JobRecord> pending = ListAll(store_, {JobState::kPending});
   std::reverse(pending.begin(), pending.end());  // oldest first
   std::stable_sort(pending.begin(), pending.end(), [](const JobRecord& a, const JobRecord& b) {
     return Priority(a) > Priority(b);
@@ -160,30 +236,82 @@ void JobRunner::Schedule() {
   }
 }
 
-std::vector<std::string> JobRunner::RequeueInterruptedJobs() {
-  std::vector<std::string> requeued;
-  std::string token;
-  do {
-    auto page =
-        store_.List({std::vector<JobState>(std::begin(kActiveStates), std::end(kActiveStates)), {}},
-                    500, token);
-    if (!page.ok()) break;
-    for (const JobRecord& job : page->jobs) {
-      if (store_
-              .Transition(job.id, JobState::kPending,
-                          "the coordinator restarted; the job resumes from its newest checkpoint",
-                          clock_())
-              .ok()) {
-        requeued.push_back(job.id);
-      }
+std::vector<std::string> JobRunner::AwaitReattachment(int64_t grace_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> waiting;
+  for (const JobRecord& job :
+       ListAll(store_, std::vector<JobState>(std::begin(kActiveStates), std::end(kActiveStates)))) {
+    auto run = Rebuild(job);
+    if (!run.ok()) {
+      (void)store_.Transition(
+          job.id, JobState::kPending,
+          absl::StrCat("the coordinator restarted and could not take the job up again (",
+                       run.status().message(), "); it resumes from its newest checkpoint"),
+          clock_());
+      continue;
     }
-    token = page->next_page_token;
-  } while (!token.empty());
-  return requeued;
+    run->reattach_deadline_ms = clock_() + grace_ms;
+    running_.emplace(job.id, *std::move(run));
+    waiting.push_back(job.id);
+  }
+  return waiting;
+}
+
+// A running job as the store knows it, waiting for its ranks to be claimed. Its ranks are at
+// most one boundary past the newest verdict of their attempt; with none yet in this attempt they
+// all wait at the checkpoint they resumed from, which their first report names (kResumePoint).
+absl::StatusOr<JobRunner::RunningJob> JobRunner::Rebuild(const JobRecord& job) {
+  auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
+  if (!spec.ok()) return spec.status();
+  auto stored = store_.Boundaries(job.id);
+  if (!stored.ok()) return stored.status();
+  RunningJob run;
+  run.record = job;
+  run.spec = *spec;
+  run.decider = std::make_unique<common::PruneDecider>(spec->stability, spec->regularization);
+  run.group_sizes = GroupSizes(*spec);
+  run.rank_workers.assign(spec->resources.workers, "");
+  run.attempt = job.restarts;
+  run.next_epoch = kResumePoint;
+  if (!stored->empty() && stored->back().attempt == run.attempt) {
+    auto last = Replay(run, *stored, stored->back().epoch + 1);
+    if (!last.ok()) return last.status();
+    run.last_verdict = *last;
+    run.next_epoch = stored->back().epoch + 1;
+  }
+  return run;
+}
+
+std::vector<std::string> JobRunner::ExpireReattachments() {
+  std::vector<std::string> expired;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int64_t now = clock_();
+    for (const auto& [id, run] : running_) {
+      if (run.reattach_deadline_ms != 0 && now >= run.reattach_deadline_ms) expired.push_back(id);
+    }
+    for (const std::string& id : expired) {
+      const RunningJob& run = running_.at(id);
+      std::vector<int> missing;
+      for (int rank = 0; rank < static_cast<int>(run.rank_workers.size()); ++rank) {
+        if (run.rank_workers[rank].empty()) missing.push_back(rank);
+      }
+      LoseJob(id, absl::StrCat("the coordinator restarted and rank(s) ",
+                               absl::StrJoin(missing, ", "), " did not re-attach in time"));
+    }
+  }
+  if (!expired.empty()) Schedule();
+  return expired;
 }
 
 absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& report) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return ReportLocked(worker_id, report, /*reattaching=*/false);
+}
+
+// Requires mutex_.
+absl::Status JobRunner::ReportLocked(const std::string& worker_id, const RankReport& report,
+                                     bool reattaching) {
   const auto it = running_.find(report.job_id);
   if (it == running_.end()) {
     return absl::NotFoundError(absl::StrCat("no running job \"", report.job_id, "\""));
@@ -194,6 +322,11 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   }
   if (run.next_epoch == kResumePoint) {
     if (absl::Status status = ResumeAt(run, report.epoch); !status.ok()) return status;
+  }
+  // A rank that re-attached still waiting for a verdict given before the restart hears it again.
+  if (reattaching && run.last_verdict && report.epoch == run.last_verdict->epoch) {
+    links_.at(worker_id)->SendVerdict(report.job_id, run.attempt, *run.last_verdict);
+    return absl::OkStatus();
   }
   if (report.epoch != run.next_epoch) {
     return absl::FailedPreconditionError(absl::StrCat(report.job_id, ": report for epoch ",
@@ -237,6 +370,7 @@ absl::Status JobRunner::Report(const std::string& worker_id, const RankReport& r
   }
   run.digests.clear();
   run.rank0 = {};
+  run.last_verdict = *verdict;
   EnterPhase(run, *verdict);
   ++run.next_epoch;
   // Once per worker: a worker running several ranks hands the verdict to each of them.
@@ -299,6 +433,7 @@ BoundaryRecord JobRunner::Boundary(const RunningJob& run, const common::Verdict&
   b.flops = r.flops;
   if (r.mask) b.mask = common::EncodeMask(*r.mask);
   b.time_ms = clock_();
+  b.attempt = run.attempt;
   return b;
 }
 
@@ -328,19 +463,7 @@ absl::Status JobRunner::ResumeAt(RunningJob& run, int epoch) {
                                                       " but only ", stored->size(),
                                                       " boundaries were decided"));
   }
-  run.decider = std::make_unique<common::PruneDecider>(run.spec.stability, run.spec.regularization);
-  for (const BoundaryRecord& b : *stored) {
-    if (b.epoch >= epoch) break;
-    std::optional<common::Mask> mask;
-    if (!b.mask.empty()) {
-      auto decoded = common::DecodeMask(b.mask);
-      if (!decoded.ok()) return decoded.status();
-      mask = *std::move(decoded);
-    }
-    if (auto replayed = run.decider->Decide(b.epoch, mask); !replayed.ok()) {
-      return replayed.status();
-    }
-  }
+  if (auto replayed = Replay(run, *stored, epoch); !replayed.ok()) return replayed.status();
   if (absl::Status dropped = store_.DropBoundariesFrom(run.record.id, epoch); !dropped.ok()) {
     return dropped;
   }
@@ -349,26 +472,54 @@ absl::Status JobRunner::ResumeAt(RunningJob& run, int epoch) {
   return absl::OkStatus();
 }
 
+// A fresh decider fed the stored boundaries before `until_epoch` is where the job's decider was
+// (it is deterministic in the masks it saw). Returns the last verdict replayed.
+absl::StatusOr<std::optional<common::Verdict>> JobRunner::Replay(
+    RunningJob& run, const std::vector<BoundaryRecord>& stored, int until_epoch) {
+  run.decider = std::make_unique<common::PruneDecider>(run.spec.stability, run.spec.regularization);
+  std::optional<common::Verdict> last;
+  for (const BoundaryRecord& b : stored) {
+    if (b.epoch >= until_epoch) break;
+    std::optional<common::Mask> mask;
+    if (!b.mask.empty()) {
+      auto decoded = common::DecodeMask(b.mask);
+      if (!decoded.ok()) return decoded.status();
+      mask = *std::move(decoded);
+    }
+    auto replayed = run.decider->Decide(b.epoch, mask);
+    if (!replayed.ok()) return replayed.status();
+    last = *std::move(replayed);
+  }
+  return last;
+}
+
 absl::Status JobRunner::Finished(const std::string& worker_id, const std::string& job_id,
-                                 int attempt, int rank, bool succeeded,
-                                 const std::string& message) {
+                                 int attempt, int rank, const RankOutcome& outcome) {
+  absl::Status status;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = running_.find(job_id);
-    if (it == running_.end())
-      return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
-    RunningJob& run = it->second;
-    if (absl::Status status = CheckRank(run, worker_id, attempt, rank); !status.ok()) {
-      return status;
-    }
-    if (!succeeded) {
-      EndJob(job_id, JobState::kFailed, absl::StrCat("rank ", rank, ": ", message));
-    } else {
-      run.finished.insert(rank);
-      if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
-    }
+    status = FinishedLocked(worker_id, job_id, attempt, rank, outcome);
   }
   Schedule();
+  return status;
+}
+
+// Requires mutex_.
+absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::string& job_id,
+                                       int attempt, int rank, const RankOutcome& outcome) {
+  const auto it = running_.find(job_id);
+  if (it == running_.end()) {
+    return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
+  }
+  RunningJob& run = it->second;
+  if (absl::Status status = CheckRank(run, worker_id, attempt, rank); !status.ok()) return status;
+  if (!outcome.succeeded) {
+    const std::string why = absl::StrCat("rank ", rank, ": ", outcome.message);
+    outcome.retryable ? LoseJob(job_id, why) : EndJob(job_id, JobState::kFailed, why);
+  } else {
+    run.finished.insert(rank);
+    if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
+  }
   return absl::OkStatus();
 }
 
@@ -383,7 +534,7 @@ void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) 
       if (links_.count(worker)) links_[worker]->Cancel(job_id, it->second.attempt, reason);
     }
     for (const std::string& worker : it->second.rank_workers) {
-      --used_slots_[worker];
+      if (used_slots_.count(worker)) --used_slots_[worker];
       workers_.AdjustFreeSlots(worker, +1);
     }
     running_.erase(it);

@@ -44,6 +44,26 @@ struct RankReport {
   uint32_t weights_digest = 0;  // every rank must send the same
 };
 
+// How a rank ended.
+struct RankOutcome {
+  bool succeeded = false;
+  // Failed for a reason outside the job (a peer or the connection went away): the job restarts
+  // from its checkpoint while restarts are left, instead of failing.
+  bool retryable = false;
+  std::string message;
+};
+
+// A rank a worker still runs from before its session ended, claimed again when it reconnects.
+struct RankClaim {
+  std::string job_id;
+  int attempt = 0;
+  int rank = 0;
+  int world_size = 0;
+  std::string master;
+  std::optional<RankReport> pending;    // its report still waiting for a verdict
+  std::optional<RankOutcome> finished;  // it ended while the coordinator was away
+};
+
 // The coordinator's side of one worker session.
 class WorkerLink {
  public:
@@ -58,7 +78,11 @@ class JobRunner {
  public:
   JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port, int ports);
 
-  void Connect(const std::string& worker_id, WorkerLink* link);
+  // A worker's session opened. Its claims re-attach ranks it still runs (after a coordinator
+  // restart); a claim that no longer belongs (the job moved on, ended, or another worker holds
+  // the rank) is cancelled on `link`, naming why.
+  void Connect(const std::string& worker_id, WorkerLink* link,
+               const std::vector<RankClaim>& claims = {});
   // The session closed or the lease ran out: every job with a rank there is stopped and, while
   // it has restarts left (spec.maxRestarts), queued again to resume from its newest checkpoint;
   // otherwise it fails, naming the worker.
@@ -66,16 +90,20 @@ class JobRunner {
   // Starts the pending jobs that fit on the connected workers: higher spec.priority first, oldest
   // first within a priority; a job that does not fit holds the queue (no job overtakes it).
   void Schedule();
-  // At start-up: jobs the store says were running lost their ranks with the previous
-  // coordinator; they go back to the queue and resume from their newest checkpoints once
-  // workers join again. Returns their ids.
-  std::vector<std::string> RequeueInterruptedJobs();
+  // At start-up: jobs the store says were running may still run on their workers, which join
+  // again and claim their ranks (Connect). Each is rebuilt from the store — its decider replayed
+  // over the stored boundaries — and waits up to `grace_ms` for all its ranks; a job that cannot
+  // be rebuilt goes back to the queue at once. Returns the ids of the jobs waiting.
+  std::vector<std::string> AwaitReattachment(int64_t grace_ms);
+  // Jobs whose ranks did not all come back within the grace: their claimed ranks are stopped and
+  // they restart from their newest checkpoint while restarts are left (or fail). Returns their ids.
+  std::vector<std::string> ExpireReattachments();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
   // does not fit the model, a metric that is not a finite number); nothing changes then.
   absl::Status Report(const std::string& worker_id, const RankReport& report);
   absl::Status Finished(const std::string& worker_id, const std::string& job_id, int attempt,
-                        int rank, bool succeeded, const std::string& message);
+                        int rank, const RankOutcome& outcome);
   // OK when `worker_id` runs rank 0 of the job's current attempt: it may upload artifacts and
   // report step progress.
   absl::Status CheckRankZero(const std::string& worker_id, const std::string& job_id, int attempt);
@@ -98,6 +126,12 @@ class JobRunner {
     std::map<int, uint32_t> digests;  // ranks that reported next_epoch: their digests
     RankReport rank0;                 // rank 0's report for next_epoch (metrics, mask)
     std::set<int> finished;
+    std::string master;  // rank 0's c10d store: its port stays taken while the job runs
+    // The verdict for next_epoch - 1, for a rank that re-attaches still waiting for it.
+    std::optional<common::Verdict> last_verdict;
+    // After a coordinator restart: when the job stops waiting for unclaimed ranks ("" in
+    // rank_workers). 0 once every rank is back.
+    int64_t reattach_deadline_ms = 0;
   };
 
   enum class Start { kStarted, kWaiting, kSkipped };
@@ -106,6 +140,15 @@ class JobRunner {
   absl::Status CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
                          int rank) const;
   absl::Status ResumeAt(RunningJob& run, int epoch);
+  static absl::StatusOr<std::optional<common::Verdict>> Replay(
+      RunningJob& run, const std::vector<BoundaryRecord>& stored, int until_epoch);
+  absl::StatusOr<RunningJob> Rebuild(const JobRecord& job);
+  absl::Status Claim(const std::string& worker_id, const RankClaim& claim);
+  absl::Status ReportLocked(const std::string& worker_id, const RankReport& report,
+                            bool reattaching);
+  absl::Status FinishedLocked(const std::string& worker_id, const std::string& job_id, int attempt,
+                              int rank, const RankOutcome& outcome);
+  void LoseJob(const std::string& job_id, const std::string& why);
   BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);

@@ -34,8 +34,9 @@ std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server) {
   });
 }
 
-// Declares workers whose heartbeats stopped (a hung process, a partitioned host) lost, once a
-// second, until `done`: their jobs restart elsewhere. A closed session is noticed at once.
+// Once a second until `done`: declares workers whose heartbeats stopped (a hung process, a
+// partitioned host) lost, and gives up on ranks that did not re-attach after a restart; their jobs
+// restart from their checkpoints. A closed session is noticed at once.
 std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRunner& runner,
                         const std::atomic<bool>& done) {
   return std::thread([&workers, &runner, &done] {
@@ -44,6 +45,7 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
         spdlog::warn("worker {} missed its heartbeats: lost", id);
         runner.Disconnect(id);
       }
+      runner.ExpireReattachments();
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });
@@ -69,6 +71,12 @@ int main(int argc, char** argv) {
                  "Jobs' c10d stores take ports from here on (1000 of them, in turn)")
       ->check(CLI::Range(1024, 64000))
       ->capture_default_str();
+  int reattach_seconds = 60;
+  app.add_option("--reattach-seconds", reattach_seconds,
+                 "After a restart, how long running jobs wait for their workers to re-attach "
+                 "before they restart from their checkpoints")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
@@ -89,8 +97,9 @@ int main(int argc, char** argv) {
   jobs.OnCancelled([&runner](const std::string& id, const std::string& reason) {
     runner.Cancelled(id, reason);
   });
-  for (const std::string& id : runner.RequeueInterruptedJobs()) {
-    spdlog::warn("job {} was running when the coordinator stopped: queued to resume", id);
+  for (const std::string& id : runner.AwaitReattachment(reattach_seconds * int64_t{1000})) {
+    spdlog::warn("job {} was running when the coordinator stopped: waiting {} s for its ranks", id,
+                 reattach_seconds);
   }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
   ocs::server::ProgressBoard progress;

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS boundaries (
   flops INTEGER NOT NULL,
   mask BLOB NOT NULL,
   time_ms INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -153,6 +154,11 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::
       sqlite3_close(db);
       return absl::UnavailableError(absl::StrCat("job store ", path, ": ", message));
     }
+  }
+  // Stores written before boundaries recorded their attempt gain the column (as attempt 0).
+  if (sqlite3_exec(db, "ALTER TABLE boundaries ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
+                   nullptr, nullptr, &error) != SQLITE_OK) {
+    sqlite3_free(error);  // "duplicate column name": the store has it already
   }
   return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(db));
 }
@@ -327,8 +333,8 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   if (auto job = GetLocked(id); !job.ok()) return job.status();
   Statement s(db_,
               "INSERT INTO boundaries (job_id, epoch, phase, prune, lambda, j, j_bar, train_loss, "
-              "train_accuracy, test_loss, test_accuracy, flops, mask, time_ms) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+              "train_accuracy, test_loss, test_accuracy, flops, mask, time_ms, attempt) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!s.ok()) return Error(db_, "insert boundary");
   s.Bind(1, id);
   s.Bind(2, int64_t{b.epoch});
@@ -344,6 +350,7 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   s.Bind(12, b.flops);
   s.BindBlob(13, b.mask);
   s.Bind(14, b.time_ms);
+  s.Bind(15, int64_t{b.attempt});
   const int result = sqlite3_step(s.get());
   if (result == SQLITE_CONSTRAINT) {
     return absl::AlreadyExistsError(
@@ -399,10 +406,11 @@ absl::StatusOr<std::vector<ArtifactRecord>> SqliteJobStore::Artifacts(absl::stri
 absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::string_view id) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto job = GetLocked(id); !job.ok()) return job.status();
-  Statement s(db_,
-              "SELECT epoch, phase, prune, lambda, j, j_bar, train_loss, train_accuracy, "
-              "test_loss, test_accuracy, flops, mask, time_ms FROM boundaries WHERE job_id = ? "
-              "ORDER BY epoch");
+  Statement s(
+      db_,
+      "SELECT epoch, phase, prune, lambda, j, j_bar, train_loss, train_accuracy, "
+      "test_loss, test_accuracy, flops, mask, time_ms, attempt FROM boundaries WHERE job_id = ? "
+      "ORDER BY epoch");
   if (!s.ok()) return Error(db_, "boundaries");
   s.Bind(1, id);
   std::vector<BoundaryRecord> boundaries;
@@ -422,6 +430,7 @@ absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::str
     b.flops = s.Int(10);
     b.mask = s.Blob(11);
     b.time_ms = s.Int(12);
+    b.attempt = static_cast<int>(s.Int(13));
     boundaries.push_back(std::move(b));
   }
   if (result != SQLITE_DONE) return Error(db_, "boundaries");

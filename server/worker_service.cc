@@ -61,6 +61,41 @@ grpc::Status WorkerService::ListWorkers(grpc::ServerContext* /*context*/,
 
 namespace {
 
+absl::StatusOr<RankReport> ReportFrom(const ocs::v1::EpochReport& in) {
+  RankReport report{in.job_id(),        in.rank(),       in.attempt(),        in.epoch(),
+                    std::nullopt,       in.train_loss(), in.train_accuracy(), in.test_loss(),
+                    in.test_accuracy(), in.flops(),      in.weights_digest()};
+  if (!in.mask().empty()) {
+    auto mask = common::DecodeMask(in.mask());
+    if (!mask.ok()) return mask.status();
+    report.mask = *std::move(mask);
+  }
+  return report;
+}
+
+// The ranks a reconnecting worker still runs. A claim whose pending report cannot be read is
+// cancelled at once: its rank restarts with the job rather than feed a decision garbage.
+std::vector<RankClaim> ClaimsFrom(const ocs::v1::SessionHello& hello, WorkerSession& session) {
+  std::vector<RankClaim> claims;
+  for (const ocs::v1::RankClaim& in : hello.ranks()) {
+    RankClaim claim{in.job_id(), in.attempt(), in.rank(), in.world_size(), in.master(), {}, {}};
+    if (in.has_pending()) {
+      auto report = ReportFrom(in.pending());
+      if (!report.ok()) {
+        session.Cancel(in.job_id(), in.attempt(), std::string(report.status().message()));
+        continue;
+      }
+      claim.pending = *std::move(report);
+    }
+    if (in.has_finished()) {
+      const ocs::v1::RankFinished& f = in.finished();
+      claim.finished = RankOutcome{f.succeeded(), f.retryable(), f.message()};
+    }
+    claims.push_back(std::move(claim));
+  }
+  return claims;
+}
+
 // The job and attempt a session message speaks about.
 std::pair<std::string, int> JobOf(const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) return {message.report().job_id(), message.report().attempt()};
@@ -73,16 +108,9 @@ std::pair<std::string, int> JobOf(const ocs::v1::WorkerMessage& message) {
 absl::Status WorkerService::Handle(const std::string& worker_id,
                                    const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) {
-    const ocs::v1::EpochReport& in = message.report();
-    RankReport report{in.job_id(),        in.rank(),       in.attempt(),        in.epoch(),
-                      std::nullopt,       in.train_loss(), in.train_accuracy(), in.test_loss(),
-                      in.test_accuracy(), in.flops(),      in.weights_digest()};
-    if (!in.mask().empty()) {
-      auto mask = common::DecodeMask(in.mask());
-      if (!mask.ok()) return mask.status();
-      report.mask = *std::move(mask);
-    }
-    return runner_.Report(worker_id, report);
+    auto report = ReportFrom(message.report());
+    if (!report.ok()) return report.status();
+    return runner_.Report(worker_id, *report);
   }
   if (message.has_progress()) {
     const ocs::v1::StepProgress& in = message.progress();
@@ -95,8 +123,8 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
   }
   if (message.has_finished()) {
     const ocs::v1::RankFinished& in = message.finished();
-    return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(), in.succeeded(),
-                            in.message());
+    return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(),
+                            {in.succeeded(), in.retryable(), in.message()});
   }
   return absl::InvalidArgumentError("a session carries reports and finishes after its hello");
 }
@@ -115,7 +143,7 @@ grpc::Status WorkerService::Session(
   }
   WorkerSession session(stream);
   std::thread writer([&session] { session.WriteLoop(); });
-  runner_.Connect(worker_id, &session);
+  runner_.Connect(worker_id, &session, ClaimsFrom(message.hello(), session));
   while (stream->Read(&message)) {
     if (absl::Status status = Handle(worker_id, message); !status.ok()) {
       // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.

@@ -1,12 +1,13 @@
 #include "worker/agent/coordinator_session.h"
 
 #include <grpcpp/grpcpp.h>
-#include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <thread>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/version.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
 
@@ -31,27 +32,100 @@ absl::StatusOr<common::Verdict> VerdictFrom(const ocs::v1::Verdict& in) {
   return verdict;
 }
 
+// A rank assigned to this worker and not finished: claimed again after a reconnection.
+struct RankState {
+  Assignment assignment;
+  std::optional<ocs::v1::EpochReport> pending;    // sent, its verdict not yet here
+  std::optional<ocs::v1::RankFinished> finished;  // ended while the coordinator was away
+};
+using RankKey = std::tuple<std::string, int, int>;  // job, attempt, rank
+
+RankKey KeyOf(const Assignment& a) { return {a.job_id, a.attempt, a.rank}; }
+
+bool Unreachable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+absl::Status UploadOnce(ocs::v1::WorkerService::Stub& stub, const Assignment& assignment,
+                        const std::string& worker_id, const std::string& name,
+                        const std::string& path) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  ocs::v1::UploadArtifactResponse response;
+  auto writer = stub.UploadArtifact(&context, &response);
+  ocs::v1::ArtifactChunk chunk;
+  chunk.set_job_id(assignment.job_id);
+  chunk.set_attempt(assignment.attempt);
+  chunk.set_worker_id(worker_id);
+  chunk.set_name(name);
+  std::string buffer(kChunkBytes, '\0');
+  do {  // the header goes with the first chunk, even for an empty file
+    file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    chunk.set_data(buffer.data(), static_cast<size_t>(file.gcount()));
+    if (!writer->Write(chunk)) break;  // the server ended the call: Finish says why
+    chunk.Clear();
+  } while (file);
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("uploading ", name, ": ", status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct CoordinatorSession::Impl {
+  SessionOptions options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ocs::v1::WorkerService::Stub> stub;
-  grpc::ClientContext context;
-  std::unique_ptr<Stream> stream;
-  int lease_seconds = 30;
 
-  std::mutex mutex;  // guards everything below and writes to the stream
+  mutable std::mutex mutex;  // guards everything below and writes to the stream
   std::condition_variable changed;
+  // The current connection; Connect replaces it (only the connection thread does, after the
+  // previous one closed).
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<Stream> stream;
+  std::string worker_id;
+  int lease_seconds = 30;
+  bool connected = false;
+  bool ended = false;  // for good
+  std::string end_reason;
   std::deque<Assignment> assignments;
+  std::map<RankKey, RankState> ranks;
   // By (job, attempt, epoch), and (job, attempt) -> reason.
   std::map<std::tuple<std::string, int, int>, ocs::v1::Verdict> verdicts;
   std::map<std::pair<std::string, int>, std::string> cancelled;
-  bool ended = false;
-  std::thread reader, heartbeat;
+  std::thread connection, heartbeat;
 
-  bool Write(const ocs::v1::WorkerMessage& message) {
-    std::lock_guard<std::mutex> lock(mutex);
-    return !ended && stream->Write(message);
+  // Requires mutex. False when there is no connection now: what must arrive is kept in `ranks`
+  // and goes with the next hello.
+  bool Write(const ocs::v1::WorkerMessage& message) { return connected && stream->Write(message); }
+
+  void End(const std::string& reason) {
+    ended = true;
+    end_reason = reason;
+    changed.notify_all();
+  }
+
+  ocs::v1::WorkerMessage Hello(const std::string& id) const {
+    ocs::v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(id);
+    for (const auto& [key, rank] : ranks) {
+      ocs::v1::RankClaim* claim = hello.mutable_hello()->add_ranks();
+      claim->set_job_id(rank.assignment.job_id);
+      claim->set_attempt(rank.assignment.attempt);
+      claim->set_rank(rank.assignment.rank);
+      claim->set_world_size(rank.assignment.world_size);
+      claim->set_master(rank.assignment.master);
+      if (rank.pending) *claim->mutable_pending() = *rank.pending;
+      if (rank.finished) *claim->mutable_finished() = *rank.finished;
+    }
+    return hello;
   }
 };
 
@@ -60,48 +134,106 @@ CoordinatorSession::CoordinatorSession(std::unique_ptr<Impl> impl) : impl_(std::
 absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Open(
     const SessionOptions& options) {
   auto impl = std::make_unique<Impl>();
+  impl->options = options;
   impl->channel = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
   impl->stub = ocs::v1::WorkerService::NewStub(impl->channel);
-  ocs::v1::RegisterWorkerRequest request;
-  request.set_host(options.host);
-  request.set_device(options.device == common::Device::kCuda ? ocs::v1::DEVICE_TYPE_CUDA
-                                                             : ocs::v1::DEVICE_TYPE_CPU);
-  request.set_slots(options.slots);
-  request.set_version(common::kVersion);
-  ocs::v1::RegisterWorkerResponse registered;
-  grpc::ClientContext context;
-  context.set_wait_for_ready(true);
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  const grpc::Status status = impl->stub->RegisterWorker(&context, request, &registered);
-  if (!status.ok()) {
-    return absl::Status(
-        static_cast<absl::StatusCode>(status.error_code()),
-        absl::StrCat("registering with ", options.coordinator, ": ", status.error_message()));
-  }
-  impl->lease_seconds = registered.lease_seconds();
-  impl->stream = impl->stub->Session(&impl->context);
-  ocs::v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id(registered.worker_id());
-  if (!impl->stream->Write(hello)) {
-    return absl::UnavailableError(absl::StrCat("session with ", options.coordinator, " closed"));
-  }
   auto session = std::unique_ptr<CoordinatorSession>(new CoordinatorSession(std::move(impl)));
-  session->worker_id_ = registered.worker_id();
-  session->impl_->reader = std::thread([s = session.get()] { s->ReadLoop(); });
+  if (absl::Status connected = session->Connect(); !connected.ok()) return connected;
+  session->impl_->connection = std::thread([s = session.get()] { s->ConnectionLoop(); });
   session->impl_->heartbeat = std::thread([s = session.get()] { s->HeartbeatLoop(); });
   return session;
 }
 
 CoordinatorSession::~CoordinatorSession() {
-  impl_->context.TryCancel();
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->ended = true;
+    impl_->End("the worker is stopping");
+    if (impl_->context) impl_->context->TryCancel();
   }
-  impl_->changed.notify_all();
-  if (impl_->reader.joinable()) impl_->reader.join();
+  if (impl_->connection.joinable()) impl_->connection.join();
   if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
-  (void)impl_->stream->Finish();
+}
+
+std::string CoordinatorSession::worker_id() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->worker_id;
+}
+
+std::string CoordinatorSession::end_reason() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->end_reason;
+}
+
+absl::Status CoordinatorSession::Connect() {
+  const std::string& address = impl_->options.coordinator;
+  ocs::v1::RegisterWorkerRequest request;
+  request.set_host(impl_->options.host);
+  request.set_device(impl_->options.device == common::Device::kCuda ? ocs::v1::DEVICE_TYPE_CUDA
+                                                                    : ocs::v1::DEVICE_TYPE_CPU);
+  request.set_slots(impl_->options.slots);
+  request.set_version(common::kVersion);
+  ocs::v1::RegisterWorkerResponse registered;
+  {
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    const grpc::Status status = impl_->stub->RegisterWorker(&context, request, &registered);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          absl::StrCat("registering with ", address, ": ", status.error_message()));
+    }
+  }
+  auto context = std::make_unique<grpc::ClientContext>();
+  std::unique_ptr<Stream> stream = impl_->stub->Session(context.get());
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const ocs::v1::WorkerMessage hello = impl_->Hello(registered.worker_id());
+  if (impl_->ended || !stream->Write(hello)) {
+    context->TryCancel();
+    (void)stream->Finish();
+    return absl::UnavailableError(absl::StrCat("session with ", address, " closed"));
+  }
+  // The finishes went with the hello: those ranks are the coordinator's to close now.
+  for (auto it = impl_->ranks.begin(); it != impl_->ranks.end();) {
+    it = it->second.finished ? impl_->ranks.erase(it) : std::next(it);
+  }
+  if (!impl_->worker_id.empty()) {
+    common::LogInfo(absl::StrCat("joined ", address, " again as ", registered.worker_id(),
+                                 ", claiming ", hello.hello().ranks_size(), " running rank(s)"));
+  }
+  impl_->context = std::move(context);
+  impl_->stream = std::move(stream);
+  impl_->worker_id = registered.worker_id();
+  impl_->lease_seconds = registered.lease_seconds();
+  impl_->connected = true;
+  impl_->changed.notify_all();
+  return absl::OkStatus();
+}
+
+void CoordinatorSession::ConnectionLoop() {
+  while (true) {
+    ReadLoop();
+    {
+      std::lock_guard<std::mutex> lock(impl_->mutex);
+      impl_->connected = false;
+      impl_->changed.notify_all();
+    }
+    (void)impl_->stream->Finish();  // no writer uses a stream that is not connected
+    auto backoff = std::chrono::seconds(1);
+    absl::Status status;
+    while (!(status = Connect()).ok()) {
+      std::unique_lock<std::mutex> lock(impl_->mutex);
+      if (impl_->ended) return;
+      if (!Unreachable(status)) {
+        // Refused (another version, say): nothing this worker runs will be heard any more.
+        common::LogError(std::string(status.message()));
+        impl_->End(std::string(status.message()));
+        return;
+      }
+      common::LogWarning(absl::StrCat(status.message(), "; retrying in ", backoff.count(), " s"));
+      if (impl_->changed.wait_for(lock, backoff, [this] { return impl_->ended; })) return;
+      backoff = std::min(backoff * 2, std::chrono::seconds(10));
+    }
+  }
 }
 
 void CoordinatorSession::ReadLoop() {
@@ -110,8 +242,10 @@ void CoordinatorSession::ReadLoop() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     if (message.has_assignment()) {
       const auto& a = message.assignment();
-      impl_->assignments.push_back({a.job_id(), a.spec_yaml(), a.rank(), a.world_size(), a.master(),
-                                    a.attempt(), a.resume()});
+      const Assignment assignment{a.job_id(), a.spec_yaml(), a.rank(),  a.world_size(),
+                                  a.master(), a.attempt(),   a.resume()};
+      impl_->assignments.push_back(assignment);
+      impl_->ranks[KeyOf(assignment)] = {assignment, std::nullopt, std::nullopt};
     } else if (message.has_verdict()) {
       const auto& v = message.verdict();
       impl_->verdicts[{v.job_id(), v.attempt(), v.epoch()}] = v;
@@ -121,32 +255,30 @@ void CoordinatorSession::ReadLoop() {
     }
     impl_->changed.notify_all();
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->ended = true;
-  impl_->changed.notify_all();
 }
 
 void CoordinatorSession::HeartbeatLoop() {
-  const auto period = std::chrono::milliseconds(impl_->lease_seconds * 1000 / 3);
   std::unique_lock<std::mutex> lock(impl_->mutex);
-  while (!impl_->changed.wait_for(lock, period, [this] { return impl_->ended; })) {
-    lock.unlock();
+  while (true) {
+    const auto period = std::chrono::milliseconds(impl_->lease_seconds * 1000 / 3);
+    if (impl_->changed.wait_for(lock, period, [this] { return impl_->ended; })) return;
+    if (!impl_->connected) continue;
     ocs::v1::HeartbeatRequest request;
-    request.set_worker_id(worker_id_);
+    request.set_worker_id(impl_->worker_id);
+    lock.unlock();
     ocs::v1::HeartbeatResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + period);
     const grpc::Status status = impl_->stub->Heartbeat(&context, request, &response);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-      // The coordinator declared this worker lost: end the session, so that the worker stops
-      // its ranks and joins again.
-      spdlog::warn("heartbeat: {}; leaving the session", status.error_message());
-      impl_->context.TryCancel();
-      return;
-    } else if (!status.ok()) {
-      spdlog::warn("heartbeat: {}", status.error_message());
-    }
     lock.lock();
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // The coordinator declared this worker lost or forgot it in a restart: connect again and
+      // claim the ranks; it re-attaches or cancels them.
+      common::LogWarning(absl::StrCat("heartbeat: ", status.error_message(), "; joining again"));
+      if (impl_->connected && impl_->worker_id == request.worker_id()) impl_->context->TryCancel();
+    } else if (!status.ok()) {
+      common::LogWarning(absl::StrCat("heartbeat: ", status.error_message()));
+    }
   }
 }
 
@@ -175,13 +307,16 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
   out->set_test_accuracy(report.test_accuracy);
   out->set_flops(report.flops);
   out->set_weights_digest(report.weights_digest);
-  if (!impl_->Write(message)) return absl::UnavailableError("the coordinator session ended");
   std::unique_lock<std::mutex> lock(impl_->mutex);
+  const auto rank = impl_->ranks.find(KeyOf(assignment));
+  if (rank != impl_->ranks.end()) rank->second.pending = *out;
+  impl_->Write(message);  // without a connection the report goes with the next hello
   const auto key = std::make_tuple(job_id, assignment.attempt, report.epoch);
   const auto attempt = std::make_pair(job_id, assignment.attempt);
   impl_->changed.wait(lock, [&] {
     return impl_->ended || impl_->verdicts.count(key) || impl_->cancelled.count(attempt);
   });
+  if (rank != impl_->ranks.end()) rank->second.pending.reset();
   if (impl_->cancelled.count(attempt)) {
     return absl::CancelledError(absl::StrCat("job ", job_id, ": ", impl_->cancelled[attempt]));
   }
@@ -192,32 +327,26 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
 
 absl::Status CoordinatorSession::Upload(const Assignment& assignment, const std::string& name,
                                         const std::string& path) {
-  constexpr size_t kChunkBytes = 1 << 20;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-  ocs::v1::UploadArtifactResponse response;
-  auto writer = impl_->stub->UploadArtifact(&context, &response);
-  ocs::v1::ArtifactChunk chunk;
-  chunk.set_job_id(assignment.job_id);
-  chunk.set_attempt(assignment.attempt);
-  chunk.set_worker_id(worker_id_);
-  chunk.set_name(name);
-  std::string buffer(kChunkBytes, '\0');
-  do {  // the header goes with the first chunk, even for an empty file
-    file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    chunk.set_data(buffer.data(), static_cast<size_t>(file.gcount()));
-    if (!writer->Write(chunk)) break;  // the server ended the call: Finish says why
-    chunk.Clear();
-  } while (file);
-  writer->WritesDone();
-  const grpc::Status status = writer->Finish();
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        absl::StrCat("uploading ", name, ": ", status.error_message()));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (true) {
+    std::string worker_id;
+    {
+      std::unique_lock<std::mutex> lock(impl_->mutex);
+      impl_->changed.wait(lock, [this] { return impl_->ended || impl_->connected; });
+      if (impl_->ended) return absl::UnavailableError("the coordinator session ended");
+      worker_id = impl_->worker_id;
+    }
+    absl::Status status = UploadOnce(*impl_->stub, assignment, worker_id, name, path);
+    // After a reconnection the coordinator may not know this worker or its re-attached rank 0
+    // for a moment: try again until the attempt is cancelled or time runs out.
+    const bool transient =
+        Unreachable(status) || absl::IsNotFound(status) || absl::IsPermissionDenied(status);
+    if (status.ok() || !transient || ShouldStop(assignment) ||
+        std::chrono::steady_clock::now() > give_up) {
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  return absl::OkStatus();
 }
 
 void CoordinatorSession::Progress(const Assignment& assignment, int epoch, int64_t step,
@@ -229,6 +358,7 @@ void CoordinatorSession::Progress(const Assignment& assignment, int epoch, int64
   out->set_epoch(epoch);
   out->set_step(step);
   out->set_steps(steps);
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->Write(message);
 }
 
@@ -238,7 +368,7 @@ bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {
 }
 
 void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
-                                  const std::string& message) {
+                                  const std::string& message, bool retryable) {
   const std::string& job_id = assignment.job_id;
   ocs::v1::WorkerMessage out;
   out.mutable_finished()->set_job_id(job_id);
@@ -246,8 +376,14 @@ void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
   out.mutable_finished()->set_rank(assignment.rank);
   out.mutable_finished()->set_succeeded(succeeded);
   out.mutable_finished()->set_message(message);
-  impl_->Write(out);
+  out.mutable_finished()->set_retryable(retryable);
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  const auto rank = impl_->ranks.find(KeyOf(assignment));
+  if (impl_->Write(out)) {
+    if (rank != impl_->ranks.end()) impl_->ranks.erase(rank);
+  } else if (rank != impl_->ranks.end()) {
+    rank->second.finished = out.finished();  // told with the next hello
+  }
   for (auto it = impl_->verdicts.begin(); it != impl_->verdicts.end();) {
     const bool mine =
         std::get<0>(it->first) == job_id && std::get<1>(it->first) == assignment.attempt;

@@ -1,6 +1,12 @@
 // The worker's connection to the coordinator: registration, heartbeats, and the session stream on
 // which ranks are assigned, epoch reports go up and verdicts come down. gRPC only, never Torch:
 // the trainer reaches it through train::DecisionSource (agent_decision_source.h).
+//
+// The session outlives its stream. When the coordinator goes away (a restart, a cut connection)
+// the ranks keep training; the session registers again with backoff and claims them in its hello,
+// each with the report still waiting for a verdict. The coordinator re-attaches them or cancels
+// them (their job was restarted meanwhile). It ends for good only when the coordinator refuses
+// the worker.
 #pragma once
 
 #include <atomic>
@@ -41,36 +47,48 @@ struct SessionOptions {
 class CoordinatorSession {
  public:
   // Registers and opens the session; Unavailable when the coordinator cannot be reached,
-  // InvalidArgument when it refuses the registration.
+  // InvalidArgument when it refuses the registration. Later outages are retried in the
+  // background.
   static absl::StatusOr<std::unique_ptr<CoordinatorSession>> Open(const SessionOptions& options);
   ~CoordinatorSession();
 
-  const std::string& worker_id() const { return worker_id_; }
-  // The next rank to run; nullopt once the session has ended.
+  // The id of the current registration (a new one after each reconnection).
+  std::string worker_id() const;
+  // Why the session ended for good; empty while it runs.
+  std::string end_reason() const;
+  // The next rank to run; nullopt once the session has ended for good.
   std::optional<Assignment> NextAssignment();
-  // Sends a rank's boundary report and waits for the coordinator's verdict for that boundary.
-  // Cancelled when the job was cancelled, Unavailable when the session ended.
+  // Sends a rank's boundary report and waits for the coordinator's verdict for that boundary,
+  // across reconnections. Cancelled when the attempt was cancelled, Unavailable when the session
+  // ended for good.
   absl::StatusOr<common::Verdict> Exchange(const Assignment& assignment,
                                            const train::BoundaryReport& report);
-  void Finished(const Assignment& assignment, bool succeeded, const std::string& message);
+  // `retryable`: failed for a reason outside the job (a peer died mid-collective); the
+  // coordinator restarts the job instead of failing it while restarts are left.
+  void Finished(const Assignment& assignment, bool succeeded, const std::string& message,
+                bool retryable = false);
   // Sends the file at `path` to the coordinator as the job's artifact `name` (rank 0, at the end
-  // of training). The coordinator's status, prefixed with what was being uploaded, on failure.
+  // of training), again after a reconnection if the coordinator went away meanwhile. The
+  // coordinator's status, prefixed with what was being uploaded, on failure.
   absl::Status Upload(const Assignment& assignment, const std::string& name,
                       const std::string& path);
   // Tells the coordinator how far rank 0 is within `epoch` (for people watching the job).
   void Progress(const Assignment& assignment, int epoch, int64_t step, int64_t steps);
   // Whether the rank should stop now: the coordinator cancelled its attempt, or the session
-  // ended (a rank nobody will give verdicts to only holds its device).
+  // ended for good (a rank nobody will give verdicts to only holds its device).
   bool ShouldStop(const Assignment& assignment) const;
 
  private:
   struct Impl;
   explicit CoordinatorSession(std::unique_ptr<Impl> impl);
+  // Registers and opens a stream whose hello claims the ranks still running.
+  absl::Status Connect();
+  // Reads the stream until it closes, then connects again, until the session ends for good.
+  void ConnectionLoop();
   void ReadLoop();
   void HeartbeatLoop();
 
   std::unique_ptr<Impl> impl_;
-  std::string worker_id_;
 };
 
 }  // namespace ocs::worker::agent

@@ -83,17 +83,21 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   auto fail = [&](const absl::Status& status) {
     common::LogError(
         absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
-    session.Finished(assignment, false, std::string(status.message()));
+    // Cut off from its peers (one died mid-collective or never joined the rendezvous): nothing
+    // wrong with the job, which may restart from its checkpoint.
+    const bool retryable = absl::IsAborted(status) || absl::IsUnavailable(status);
+    session.Finished(assignment, false, std::string(status.message()), retryable);
   };
   // A peer that died mid-collective surfaces as an exception from c10d: this rank fails, the
-  // worker process carries on.
+  // worker process carries on, and the job may restart from its checkpoint.
   try {
     TrainRank(session, assignment, options, fail);
   } catch (const std::exception& e) {
     fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
   }
 }
-// Runs the ranks the coordinator assigns until the session ends; its ranks stop with it.
+// Runs the ranks the coordinator assigns until the session ends for good; its ranks stop with it.
+// Across coordinator restarts the session stays and so do the ranks.
 void RunSession(agent::CoordinatorSession& session, const ServeOptions& options) {
   common::LogInfo(absl::StrCat("worker ", session.worker_id(), " joined ", options.coordinator,
                                " with ", options.slots, " slot(s)"));
@@ -105,25 +109,6 @@ void RunSession(agent::CoordinatorSession& session, const ServeOptions& options)
     ranks.emplace_back([&session, a = *assignment, &options] { RunRank(session, a, options); });
   }
   for (std::thread& rank : ranks) rank.join();
-}
-
-// Registers again after the coordinator went away, retrying with backoff while it is
-// unreachable (a restart takes seconds); gives up only when it refuses this worker.
-absl::StatusOr<std::unique_ptr<agent::CoordinatorSession>> Reconnect(
-    const agent::SessionOptions& session_options) {
-  auto backoff = std::chrono::seconds(1);
-  while (true) {
-    auto session = agent::CoordinatorSession::Open(session_options);
-    const bool unreachable =
-        absl::IsUnavailable(session.status()) || absl::IsDeadlineExceeded(session.status());
-    if (session.ok() || !unreachable) {
-      return session;
-    }
-    common::LogWarning(
-        absl::StrCat(session.status().message(), "; retrying in ", backoff.count(), " s"));
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::seconds(10));
-  }
 }
 
 }  // namespace
@@ -152,13 +137,12 @@ int Serve(const ServeOptions& options) {
       options.coordinator, options.host,
       options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots};
   auto session = agent::CoordinatorSession::Open(session_options);
-  while (session.ok()) {
-    RunSession(**session, options);
-    common::LogWarning("the coordinator session ended; joining again");
-    session.value().reset();
-    session = Reconnect(session_options);
+  if (!session.ok()) {
+    std::cerr << "error: " << session.status().message() << "\n";
+    return 1;
   }
-  std::cerr << "error: " << session.status().message() << "\n";
+  RunSession(**session, options);
+  std::cerr << "error: " << (*session)->end_reason() << "\n";
   return 1;
 }
 

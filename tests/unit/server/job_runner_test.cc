@@ -75,7 +75,8 @@ class JobRunnerTest : public ::testing::Test {
   }
   JobState State() { return store_->Get(job_)->state; }
 
-  Clock clock_ = [] { return int64_t{1000}; };
+  int64_t now_ms_ = 1000;
+  Clock clock_ = [this] { return now_ms_; };
   WorkerRegistry registry_{clock_, 30, "0.1.0"};
   std::unique_ptr<SqliteJobStore> store_;
   std::unique_ptr<JobManager> manager_;
@@ -168,7 +169,7 @@ TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
   runner_->Schedule();  // the fleet is busy with the first job: everyone waits
   EXPECT_EQ(store_->Get(high)->state, JobState::kPending);
   for (int rank = 0; rank < 2; ++rank) {
-    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, true, "").ok());
+    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, {true}).ok());
   }
   EXPECT_EQ(State(), JobState::kSucceeded);
   EXPECT_EQ(store_->Get(high)->state, JobState::kScheduled);  // overtook the older low ones
@@ -176,10 +177,105 @@ TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
   EXPECT_EQ(links_[0].assignments.back().job_id, high);
   for (int i = 0; i < 2; ++i) {
     const RankAssignment& a = links_[i].assignments.back();
-    ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, true, "").ok());
+    ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, {true}).ok());
   }
   EXPECT_EQ(store_->Get(early_low)->state, JobState::kScheduled);  // then first come, first served
   EXPECT_EQ(store_->Get(late_low)->state, JobState::kPending);
+}
+
+// A coordinator restarted over the same store: its runner waits for the ranks to come back.
+class ReattachTest : public JobRunnerTest {
+ protected:
+  void Restart() {
+    runner_ = std::make_unique<JobRunner>(*store_, registry_, clock_, 29000, 100);
+    EXPECT_EQ(runner_->AwaitReattachment(5000), std::vector<std::string>{job_});
+    for (int i = 0; i < 2; ++i) {
+      rejoined_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
+    }
+  }
+  RankClaim Claim(int rank, std::optional<RankReport> pending = std::nullopt) {
+    return {job_, 0, rank, 2, "127.0.0.1:29000", std::move(pending), std::nullopt};
+  }
+
+  FakeLink new_links_[2];
+  std::vector<std::string> rejoined_;
+};
+
+TEST_F(ReattachTest, ClaimedRanksCarryOnWithTheirPendingReportsAndNoRestart) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 1)).ok());  // lost with the coordinator
+  Restart();
+  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 1))});
+  EXPECT_TRUE(new_links_[0].verdicts.empty());  // rank 1 has not reported epoch 1 yet
+  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});
+  ASSERT_TRUE(runner_->Report(rejoined_[1], Report(1, 1)).ok());
+  for (const FakeLink& link : new_links_) {
+    ASSERT_EQ(link.verdicts.size(), 1u);
+    EXPECT_EQ(link.verdicts[0].epoch, 1);
+    EXPECT_TRUE(link.assignments.empty() && link.cancels.empty());
+  }
+  EXPECT_EQ(store_->Get(job_)->restarts, 0);
+  EXPECT_EQ(store_->Boundaries(job_)->size(), 2u);
+  EXPECT_EQ(store_->Boundaries(job_)->back().attempt, 0);
+  EXPECT_TRUE(runner_->ExpireReattachments().empty());
+}
+
+TEST_F(ReattachTest, ARankWaitingForAVerdictGivenBeforeTheRestartHearsTheSameOneAgain) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  const common::Verdict given = links_[0].verdicts.at(0);
+  Restart();  // say rank 1 heard it and rank 0 did not
+  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 0))});
+  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});
+  ASSERT_EQ(new_links_[0].verdicts.size(), 1u);
+  EXPECT_EQ(new_links_[0].verdicts[0].epoch, given.epoch);
+  EXPECT_EQ(new_links_[0].verdicts[0].kind, given.kind);
+  EXPECT_EQ(new_links_[0].verdicts[0].phase, given.phase);
+  EXPECT_TRUE(new_links_[1].verdicts.empty());
+  EXPECT_EQ(store_->Boundaries(job_)->size(), 1u);  // not decided twice
+  // And the job goes on from there.
+  ASSERT_TRUE(runner_->Report(rejoined_[0], Report(0, 1)).ok());
+  ASSERT_TRUE(runner_->Report(rejoined_[1], Report(1, 1)).ok());
+  EXPECT_EQ(new_links_[1].verdicts.at(0).epoch, 1);
+}
+
+TEST_F(ReattachTest, ClaimsThatDoNotBelongAreCancelledNamingWhy) {
+  Restart();
+  RankClaim stale = Claim(0);
+  stale.attempt = 1;
+  RankClaim unknown = Claim(0);
+  unknown.job_id = "gone-12345";
+  RankClaim misfit = Claim(0);
+  misfit.world_size = 4;
+  runner_->Connect(rejoined_[0], &new_links_[0], {stale, unknown, misfit, Claim(1)});
+  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});  // rank 1 is held already
+  ASSERT_EQ(new_links_[0].cancels.size(), 3u);
+  EXPECT_THAT(new_links_[0].cancels[0], HasSubstr("attempt 1 was stopped"));
+  EXPECT_THAT(new_links_[0].cancels[1], HasSubstr("does not run any more"));
+  EXPECT_THAT(new_links_[0].cancels[2], HasSubstr("rank 0 of 4 does not fit its 2 ranks"));
+  ASSERT_EQ(new_links_[1].cancels.size(), 1u);
+  EXPECT_THAT(new_links_[1].cancels[0], HasSubstr("rank 1 is held by " + rejoined_[0]));
+}
+
+TEST_F(ReattachTest, RanksThatDoNotComeBackInTimeRestartTheJobFromItsCheckpoint) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  Restart();
+  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0)});
+  EXPECT_TRUE(runner_->ExpireReattachments().empty());  // the grace has not passed
+  now_ms_ += 5000;
+  EXPECT_EQ(runner_->ExpireReattachments(), std::vector<std::string>{job_});
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.restarts, 1);
+  EXPECT_THAT(job.message, HasSubstr("rank(s) 1 did not re-attach in time; restart 1 of 3"));
+  ASSERT_EQ(new_links_[0].cancels.size(), 1u);  // the rank that came back stops
+  // Both rejoined workers are free again: the job starts anew there, resuming.
+  runner_->Connect(rejoined_[1], &new_links_[1]);
+  EXPECT_EQ(State(), JobState::kScheduled);
+  ASSERT_EQ(new_links_[1].assignments.size(), 1u);
+  EXPECT_TRUE(new_links_[1].assignments[0].resume);
+  EXPECT_EQ(new_links_[1].assignments[0].attempt, 1);
 }
 
 }  // namespace

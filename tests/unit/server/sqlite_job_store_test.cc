@@ -34,6 +34,7 @@ class SqliteStoreTablesTest : public ::testing::Test {
     b.test_accuracy = 0.5 + epoch / 100.0;
     b.flops = 1000 - epoch;
     b.time_ms = 200 + epoch;
+    b.attempt = epoch + 2;
     return b;
   }
 
@@ -92,6 +93,7 @@ TEST_F(SqliteStoreTablesTest, BoundariesRoundTripOncePerEpochAndSurviveReopening
   EXPECT_EQ(b.flops, 999);
   EXPECT_EQ(b.mask, std::string("OCSM\x01\x00\xff", 7));
   EXPECT_EQ(b.time_ms, 201);
+  EXPECT_EQ(b.attempt, 3);  // which attempt decided it: a restarted coordinator needs it
 }
 
 }  // namespace

@@ -55,7 +55,8 @@ class Coordinator {
       std::freopen((data_dir + ".log").c_str(), "w", stderr);
       std::freopen((data_dir + ".log").c_str(), "a", stdout);
       execl(binary.c_str(), binary.c_str(), "--listen", listen.c_str(), "--data-dir",
-            data_dir.c_str(), "--rendezvous-port-base", "40000", static_cast<char*>(nullptr));
+            data_dir.c_str(), "--rendezvous-port-base", "40000", "--metrics-listen", "127.0.0.1:0",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
   }

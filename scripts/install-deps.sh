@@ -2,7 +2,8 @@
 # Installs everything ocs needs to build and test on Debian 12, from Debian's archive only.
 # Idempotent: does nothing when every package is already installed.
 # python3-torch is Debian's PyTorch on the same LibTorch: tests load exported models with it and
-# the benchmarks measure it side by side with the C++ worker.
+# the benchmarks measure it side by side with the C++ worker. prometheus (the server and promtool)
+# is for the observability tests, which scrape a real coordinator with a real Prometheus.
 set -euo pipefail
 
 packages=(
@@ -11,7 +12,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libsqlite3-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
-  dataset-fashion-mnist python3-torch
+  dataset-fashion-mnist python3-torch prometheus
 )
 
 missing=()

@@ -23,7 +23,9 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
   > "$out/coordinator.log" 2>&1 &
 pids+=($!)
 for worker in 0 1; do
+  # Metrics: the coordinator on 9470, the workers on 9471 and 9472.
   "$build"/worker/ocs-worker serve --coordinator "127.0.0.1:$port" --slots 1 --threads 1 \
+    --metrics-listen "127.0.0.1:$((9471 + worker))" \
     --work-dir "$out/work" > "$out/worker$worker.log" 2>&1 &
   pids+=($!)
 done

@@ -19,7 +19,8 @@ CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, 
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
-absl::StatusOr<int> CoordinatorServer::Start(const std::string& address) {
+absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
+                                             Interceptors interceptors) {
   // The standard grpc.health.v1.Health service, for probes and load balancers.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -27,6 +28,7 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address) {
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(job_service_.get());
   builder.RegisterService(worker_service_.get());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();

@@ -3,6 +3,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/status/statusor.h"
 
@@ -26,8 +29,11 @@ class CoordinatorServer {
                     const ArtifactFiles& artifacts, ProgressBoard& progress);
   ~CoordinatorServer();
 
-  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving. Returns the port.
-  absl::StatusOr<int> Start(const std::string& address);
+  using Interceptors =
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>;
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, every call passing
+  // through `interceptors` (metrics). Returns the port.
+  absl::StatusOr<int> Start(const std::string& address, Interceptors interceptors = {});
   // Stops accepting calls and waits for the ones in flight.
   void Shutdown();
   // Blocks until Shutdown() was called.

@@ -74,8 +74,9 @@ struct BoundaryRecord {
   double lambda = 0;
   std::optional<double> j, j_bar;
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
-  int64_t flops = 0;
-  std::string mask;  // common::EncodeMask bytes; empty when none was due
+  int64_t flops = 0, params = 0;  // of the network during the epoch that ended
+  double learning_rate = 0;       // at its last step
+  std::string mask;               // common::EncodeMask bytes; empty when none was due
   int64_t time_ms = 0;
   int attempt = 0;  // the job's attempt (restarts so far) that decided it
 };
@@ -91,6 +92,7 @@ struct ArtifactRecord {
 struct JobFilter {
   std::vector<JobState> states;               // any of them; empty: any state
   std::map<std::string, std::string> labels;  // all must match
+  int64_t updated_since_ms = 0;               // last changed at or after this time
 };
 
 struct JobPage {

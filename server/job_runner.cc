@@ -430,7 +430,8 @@ BoundaryRecord JobRunner::Boundary(const RunningJob& run, const common::Verdict&
   if (verdict.point) b.j = verdict.point->j, b.j_bar = verdict.point->j_bar;
   b.train_loss = r.train_loss, b.train_accuracy = r.train_accuracy;
   b.test_loss = r.test_loss, b.test_accuracy = r.test_accuracy;
-  b.flops = r.flops;
+  b.flops = r.flops, b.params = r.params;
+  b.learning_rate = r.learning_rate;
   if (r.mask) b.mask = common::EncodeMask(*r.mask);
   b.time_ms = clock_();
   b.attempt = run.attempt;

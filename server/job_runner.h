@@ -42,6 +42,8 @@ struct RankReport {
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
   int64_t flops = 0;
   uint32_t weights_digest = 0;  // every rank must send the same
+  int64_t params = 0;
+  double learning_rate = 0;
 };
 
 // How a rank ended.

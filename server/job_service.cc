@@ -87,6 +87,8 @@ void ToProto(const BoundaryRecord& b, ocs::v1::EpochBoundary* out) {
   out->set_test_loss(b.test_loss);
   out->set_test_accuracy(b.test_accuracy);
   out->set_flops(b.flops);
+  out->set_params(b.params);
+  out->set_learning_rate(b.learning_rate);
   out->set_time_unix_ms(b.time_ms);
   out->set_has_mask(!b.mask.empty());
 }

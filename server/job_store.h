@@ -19,6 +19,8 @@ class JobStore {
   // Newest first; `page_token` continues a previous page; InvalidArgument for a bad token.
   virtual absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
                                        absl::string_view page_token) = 0;
+  // How many jobs are in each state (states without jobs are absent).
+  virtual absl::StatusOr<std::map<JobState, int64_t>> CountByState() = 0;
   // Moves a job to `to` if CheckTransition allows it from its current state, atomically.
   virtual absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to,
                                                absl::string_view message, int64_t now_ms) = 0;

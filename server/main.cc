@@ -10,6 +10,7 @@
 #include "common/cli_parse.h"
 #include "common/version.h"
 #include "server/artifact_files.h"
+#include "server/coordinator_metrics.h"
 #include "server/coordinator_server.h"
 #include "server/job_manager.h"
 #include "server/job_runner.h"
@@ -77,6 +78,15 @@ int main(int argc, char** argv) {
                  "before they restart from their checkpoints")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  ocs::server::MetricsOptions metrics_options;
+  app.add_option("--metrics-listen", metrics_options.listen,
+                 "Prometheus /metrics address (host:port; empty: no metrics)")
+      ->capture_default_str();
+  int metrics_retention_seconds = 900;
+  app.add_option("--metrics-retention-seconds", metrics_retention_seconds,
+                 "How long an ended job's series stay in /metrics")
+      ->check(CLI::Range(0, 7 * 24 * 3600))
+      ->capture_default_str();
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
@@ -101,11 +111,25 @@ int main(int argc, char** argv) {
     spdlog::warn("job {} was running when the coordinator stopped: waiting {} s for its ranks", id,
                  reattach_seconds);
   }
+  std::unique_ptr<ocs::server::CoordinatorMetrics> metrics;
+  ocs::server::CoordinatorServer::Interceptors interceptors;
+  if (!metrics_options.listen.empty()) {
+    metrics_options.retention_ms = metrics_retention_seconds * int64_t{1000};
+    auto served = ocs::server::CoordinatorMetrics::Serve(metrics_options, **store, workers,
+                                                         ocs::server::SystemClockMs);
+    if (!served.ok()) {
+      spdlog::error("{}", std::string(served.status().message()));
+      return 1;
+    }
+    metrics = *std::move(served);
+    interceptors.push_back(metrics->RpcInterceptorFactory());
+    spdlog::info("metrics on port {}", metrics->port());
+  }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
   ocs::server::ProgressBoard progress;
   ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress);
   std::thread signal_thread = ShutdownOnSignal(&server);
-  auto port = server.Start(listen);
+  auto port = server.Start(listen, std::move(interceptors));
   if (!port.ok()) {
     spdlog::error("{}", std::string(port.status().message()));
     signal_thread.detach();

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS boundaries (
   mask BLOB NOT NULL,
   time_ms INTEGER NOT NULL,
   attempt INTEGER NOT NULL DEFAULT 0,
+  params INTEGER NOT NULL DEFAULT 0,
+  learning_rate REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -155,10 +157,14 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::
       return absl::UnavailableError(absl::StrCat("job store ", path, ": ", message));
     }
   }
-  // Stores written before boundaries recorded their attempt gain the column (as attempt 0).
-  if (sqlite3_exec(db, "ALTER TABLE boundaries ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
-                   nullptr, nullptr, &error) != SQLITE_OK) {
-    sqlite3_free(error);  // "duplicate column name": the store has it already
+  // Columns added since the first release: older stores gain them, with their defaults.
+  for (const char* sql :
+       {"ALTER TABLE boundaries ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE boundaries ADD COLUMN params INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE boundaries ADD COLUMN learning_rate REAL NOT NULL DEFAULT 0"}) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      sqlite3_free(error);  // "duplicate column name": the store has it already
+    }
   }
   return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(db));
 }
@@ -245,13 +251,14 @@ absl::StatusOr<JobPage> SqliteJobStore::List(const JobFilter& filter, int page_s
   std::string states;  // "?, ?, ..." for the IN list
   for (size_t i = 0; i < filter.states.size(); ++i) absl::StrAppend(&states, i ? ", ?" : "?");
   const std::string sql = absl::StrCat(
-      "SELECT ", kColumns, " FROM jobs WHERE seq < ?",
+      "SELECT ", kColumns, " FROM jobs WHERE seq < ? AND update_time_ms >= ?",
       states.empty() ? "" : absl::StrCat(" AND state IN (", states, ")"), " ORDER BY seq DESC");
   Statement s(db_, sql.c_str());
   if (!s.ok()) return Error(db_, "list");
   s.Bind(1, before);
+  s.Bind(2, filter.updated_since_ms);
   for (size_t i = 0; i < filter.states.size(); ++i) {
-    s.Bind(static_cast<int>(i) + 2, ToString(filter.states[i]));
+    s.Bind(static_cast<int>(i) + 3, ToString(filter.states[i]));
   }
   JobPage page;
   int64_t last_seq = 0;
@@ -269,6 +276,19 @@ absl::StatusOr<JobPage> SqliteJobStore::List(const JobFilter& filter, int page_s
   }
   if (result != SQLITE_ROW && result != SQLITE_DONE) return Error(db_, "list");
   return page;
+}
+
+absl::StatusOr<std::map<JobState, int64_t>> SqliteJobStore::CountByState() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  if (!s.ok()) return Error(db_, "count");
+  std::map<JobState, int64_t> counts;
+  int result;
+  while ((result = sqlite3_step(s.get())) == SQLITE_ROW) {
+    if (auto state = JobStateFromString(s.Text(0))) counts[*state] += s.Int(1);
+  }
+  if (result != SQLITE_DONE) return Error(db_, "count");
+  return counts;
 }
 
 absl::StatusOr<JobRecord> SqliteJobStore::Transition(absl::string_view id, JobState to,
@@ -333,8 +353,8 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   if (auto job = GetLocked(id); !job.ok()) return job.status();
   Statement s(db_,
               "INSERT INTO boundaries (job_id, epoch, phase, prune, lambda, j, j_bar, train_loss, "
-              "train_accuracy, test_loss, test_accuracy, flops, mask, time_ms, attempt) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+              "train_accuracy, test_loss, test_accuracy, flops, mask, time_ms, attempt, params, "
+              "learning_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!s.ok()) return Error(db_, "insert boundary");
   s.Bind(1, id);
   s.Bind(2, int64_t{b.epoch});
@@ -351,6 +371,8 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   s.BindBlob(13, b.mask);
   s.Bind(14, b.time_ms);
   s.Bind(15, int64_t{b.attempt});
+  s.Bind(16, b.params);
+  s.Bind(17, b.learning_rate);
   const int result = sqlite3_step(s.get());
   if (result == SQLITE_CONSTRAINT) {
     return absl::AlreadyExistsError(
@@ -406,11 +428,11 @@ absl::StatusOr<std::vector<ArtifactRecord>> SqliteJobStore::Artifacts(absl::stri
 absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::string_view id) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto job = GetLocked(id); !job.ok()) return job.status();
-  Statement s(
-      db_,
-      "SELECT epoch, phase, prune, lambda, j, j_bar, train_loss, train_accuracy, "
-      "test_loss, test_accuracy, flops, mask, time_ms, attempt FROM boundaries WHERE job_id = ? "
-      "ORDER BY epoch");
+  Statement s(db_,
+              "SELECT epoch, phase, prune, lambda, j, j_bar, train_loss, train_accuracy, "
+              "test_loss, test_accuracy, flops, mask, time_ms, attempt, params, learning_rate "
+              "FROM boundaries WHERE job_id = ? "
+              "ORDER BY epoch");
   if (!s.ok()) return Error(db_, "boundaries");
   s.Bind(1, id);
   std::vector<BoundaryRecord> boundaries;
@@ -431,6 +453,8 @@ absl::StatusOr<std::vector<BoundaryRecord>> SqliteJobStore::Boundaries(absl::str
     b.mask = s.Blob(11);
     b.time_ms = s.Int(12);
     b.attempt = static_cast<int>(s.Int(13));
+    b.params = s.Int(14);
+    b.learning_rate = s.Double(15);
     boundaries.push_back(std::move(b));
   }
   if (result != SQLITE_DONE) return Error(db_, "boundaries");

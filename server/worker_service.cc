@@ -65,6 +65,8 @@ absl::StatusOr<RankReport> ReportFrom(const ocs::v1::EpochReport& in) {
   RankReport report{in.job_id(),        in.rank(),       in.attempt(),        in.epoch(),
                     std::nullopt,       in.train_loss(), in.train_accuracy(), in.test_loss(),
                     in.test_accuracy(), in.flops(),      in.weights_digest()};
+  report.params = in.params();
+  report.learning_rate = in.learning_rate();
   if (!in.mask().empty()) {
     auto mask = common::DecodeMask(in.mask());
     if (!mask.ok()) return mask.status();

@@ -38,10 +38,10 @@ class CoordinatorTest : public ::testing::Test {
     log_path_ = absl::StrCat(::testing::TempDir(), "/coordinator-",
                              ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
                              getpid(), ".log");
-    coordinator_ =
-        std::make_unique<Subprocess>(std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen",
-                                                              address_, "--data-dir", DataDir()},
-                                     log_path_);
+    coordinator_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", DataDir(),
+                                 "--metrics-listen", kAnyPort},
+        log_path_);
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     ASSERT_TRUE(
         channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
@@ -158,7 +158,8 @@ TEST_F(CoordinatorTest, JobsSurviveACoordinatorRestart) {
   coordinator_->Signal(SIGKILL);  // no clean shutdown: the store must already hold the job
   coordinator_->Wait();
   coordinator_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", DataDir()},
+      std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", DataDir(),
+                               "--metrics-listen", kAnyPort},
       log_path_);
   // A channel of its own: gRPC's shared subchannel pool may still hold the dead connection.
   grpc::ChannelArguments arguments;
@@ -263,7 +264,8 @@ TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {
 
 TEST(CoordinatorStartupTest, ReportsAnAddressItCannotBind) {
   const CommandResult result =
-      RunCommand({OCS_COORDINATOR_BIN, "--listen", "203.0.113.1:1"}, std::chrono::seconds(20));
+      RunCommand({OCS_COORDINATOR_BIN, "--listen", "203.0.113.1:1", "--metrics-listen", ""},
+                 std::chrono::seconds(20));
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.out + result.err, ::testing::HasSubstr("cannot listen on 203.0.113.1:1"));
 }

@@ -44,11 +44,12 @@ class OcsctlTest : public ::testing::Test {
     address_ = absl::StrCat("127.0.0.1:", PickFreePort());
     coordinator_ = new Subprocess(
         {OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", dir_ + "/coordinator",
-         "--rendezvous-port-base", std::to_string(PickFreePort())},
+         "--rendezvous-port-base", std::to_string(PickFreePort()), "--metrics-listen", kAnyPort},
         dir_ + "/coordinator.log");
-    worker_ = new Subprocess({OCS_WORKER_BIN, "serve", "--coordinator", address_, "--slots", "2",
-                              "--threads", "1", "--work-dir", dir_ + "/work"},
-                             dir_ + "/worker.log");
+    worker_ = new Subprocess(
+        {OCS_WORKER_BIN, "serve", "--coordinator", address_, "--slots", "2", "--threads", "1",
+         "--work-dir", dir_ + "/work", "--metrics-listen", kAnyPort},
+        dir_ + "/worker.log");
     std::ofstream(dir_ + "/job.yaml") << kJob;
     if (!OCS_HAS_GLOO) return;
     submitted_ = RunCommand(

@@ -64,7 +64,9 @@ class ServiceModeTest : public ::testing::Test {
                                      "--data-dir",
                                      dir_ + "/coordinator",
                                      "--rendezvous-port-base",
-                                     std::to_string(rendezvous_port_)};
+                                     std::to_string(rendezvous_port_),
+                                     "--metrics-listen",
+                                     kAnyPort};
     command.insert(command.end(), extra_flags.begin(), extra_flags.end());
     coordinator_ = std::make_unique<Subprocess>(
         command, absl::StrCat(dir_, "/coordinator", coordinator_starts_++, ".log"));
@@ -76,7 +78,8 @@ class ServiceModeTest : public ::testing::Test {
     const std::string work_dir = shared ? dir_ + "/shared" : absl::StrCat(dir_, "/worker", n);
     workers_.push_back(std::make_unique<Subprocess>(
         std::vector<std::string>{OCS_WORKER_BIN, "serve", "--coordinator", address_, "--slots",
-                                 std::to_string(slots), "--threads", "1", "--work-dir", work_dir},
+                                 std::to_string(slots), "--threads", "1", "--work-dir", work_dir,
+                                 "--metrics-listen", kAnyPort},
         absl::StrCat(dir_, "/worker", n, ".log")));
   }
 

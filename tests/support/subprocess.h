@@ -43,6 +43,9 @@ class Subprocess {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int PickFreePort();
 
+// For --metrics-listen: tests run many servers side by side, each lets the system pick a port.
+inline constexpr char kAnyPort[] = "127.0.0.1:0";
+
 // The content of a file ("" when missing).
 std::string ReadFile(const std::string& path);
 

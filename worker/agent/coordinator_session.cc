@@ -306,6 +306,8 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
   out->set_test_loss(report.test_loss);
   out->set_test_accuracy(report.test_accuracy);
   out->set_flops(report.flops);
+  out->set_params(report.params);
+  out->set_learning_rate(report.learning_rate);
   out->set_weights_digest(report.weights_digest);
   std::unique_lock<std::mutex> lock(impl_->mutex);
   const auto rank = impl_->ranks.find(KeyOf(assignment));

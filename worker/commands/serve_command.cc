@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
+#include "worker/agent/worker_metrics.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -23,9 +24,17 @@
 namespace ocs::worker::commands {
 namespace {
 
+// What every rank of this worker shares.
+struct Worker {
+  agent::CoordinatorSession& session;
+  const ServeOptions& options;
+  agent::WorkerMetrics* metrics;  // null when metrics are off
+};
+
 // Trains one assigned rank; `fail` reports a problem to the coordinator.
-void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
-               const ServeOptions& options, const std::function<void(absl::Status)>& fail) {
+void TrainRank(const Worker& worker, const agent::Assignment& assignment,
+               const agent::RankLabels& labels, const std::function<void(absl::Status)>& fail) {
+  agent::CoordinatorSession& session = worker.session;
   auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
   if (!spec.ok()) return fail(spec.status());
   auto collectives = train::JoinProcessGroup(
@@ -33,27 +42,37 @@ void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assi
   if (!collectives.ok()) return fail(collectives.status());
   train::TrainerOptions trainer_options;
   trainer_options.spec = *spec;
-  trainer_options.output_dir = absl::StrCat(options.work_dir, "/", assignment.job_id);
+  trainer_options.output_dir = absl::StrCat(worker.options.work_dir, "/", assignment.job_id);
   trainer_options.quiet = true;
   trainer_options.resume = assignment.resume;
   trainer_options.stop_requested = [&session, &assignment] {
     return session.ShouldStop(assignment);
   };
-  if (assignment.rank == 0) {
-    // A few updates a second at most: enough for a progress bar, nothing for the coordinator.
-    trainer_options.on_step = [&session, &assignment,
-                               last = std::chrono::steady_clock::time_point()](
-                                  int epoch, int64_t step, int64_t steps) mutable {
-      const auto now = std::chrono::steady_clock::now();
-      if (step < steps && now - last < std::chrono::milliseconds(250)) return;
-      last = now;
-      session.Progress(assignment, epoch, step, steps);
-    };
-  }
+  trainer_options.on_step = [&, last_step = std::chrono::steady_clock::time_point(),
+                             last_progress = std::chrono::steady_clock::time_point()](
+                                int epoch, int64_t step, int64_t steps) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    // Step to step; an epoch's first step would also count the evaluation and boundary before it.
+    if (worker.metrics && step > 1) {
+      worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
+    }
+    last_step = now;
+    // Rank 0 tells the coordinator a few times a second at most: enough for a progress bar.
+    if (assignment.rank != 0) return;
+    if (step < steps && now - last_progress < std::chrono::milliseconds(250)) return;
+    last_progress = now;
+    session.Progress(assignment, epoch, step, steps);
+  };
   agent::AgentDecisionSource decisions(session, assignment, spec->stability.monitor_start_epoch);
   auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
+    if (worker.metrics) {
+      worker.metrics->Epoch(labels, r.images_per_second, r.timings.allreduce_s);
+      if (auto memory = train::CudaMemory()) {
+        worker.metrics->DeviceMemory(memory->used_bytes, memory->total_bytes);
+      }
+    }
     if (assignment.rank == 0) {
       common::LogInfo(absl::StrFormat(
           "job %s epoch %d/%d: %s loss %.3f test accuracy %.2f%% J̄ %s %.0f img/s",
@@ -78,8 +97,14 @@ void TrainRank(agent::CoordinatorSession& session, const agent::Assignment& assi
 }
 
 // Runs one assigned rank to its end and tells the coordinator how it went.
-void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assignment,
-             const ServeOptions& options) {
+void RunRank(const Worker& worker, const agent::Assignment& assignment) {
+  agent::CoordinatorSession& session = worker.session;
+  const agent::RankLabels labels{assignment.job_id,
+                                 common::ParseJobSpec(assignment.spec_yaml, assignment.job_id)
+                                     .value_or(common::JobSpec{})
+                                     .metadata.name,
+                                 assignment.rank};
+  if (worker.metrics) worker.metrics->RankStarted(labels);
   auto fail = [&](const absl::Status& status) {
     common::LogError(
         absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
@@ -91,14 +116,17 @@ void RunRank(agent::CoordinatorSession& session, const agent::Assignment& assign
   // A peer that died mid-collective surfaces as an exception from c10d: this rank fails, the
   // worker process carries on, and the job may restart from its checkpoint.
   try {
-    TrainRank(session, assignment, options, fail);
+    TrainRank(worker, assignment, labels, fail);
   } catch (const std::exception& e) {
     fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
   }
+  if (worker.metrics) worker.metrics->RankEnded(labels);
 }
 // Runs the ranks the coordinator assigns until the session ends for good; its ranks stop with it.
 // Across coordinator restarts the session stays and so do the ranks.
-void RunSession(agent::CoordinatorSession& session, const ServeOptions& options) {
+void RunSession(const Worker& worker) {
+  agent::CoordinatorSession& session = worker.session;
+  const ServeOptions& options = worker.options;
   common::LogInfo(absl::StrCat("worker ", session.worker_id(), " joined ", options.coordinator,
                                " with ", options.slots, " slot(s)"));
   std::vector<std::thread> ranks;
@@ -106,7 +134,7 @@ void RunSession(agent::CoordinatorSession& session, const ServeOptions& options)
     common::LogInfo(absl::StrCat("job ", assignment->job_id, ": rank ", assignment->rank, " of ",
                                  assignment->world_size, ", rendezvous ", assignment->master,
                                  assignment->resume ? ", resuming" : ""));
-    ranks.emplace_back([&session, a = *assignment, &options] { RunRank(session, a, options); });
+    ranks.emplace_back([&worker, a = *assignment] { RunRank(worker, a); });
   }
   for (std::thread& rank : ranks) rank.join();
 }
@@ -128,6 +156,10 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
   serve->add_option("--work-dir", options->work_dir, "Checkpoints and exports, per job")
       ->capture_default_str();
   serve->add_option("--threads", options->threads, "Intra-op threads (0: all cores)");
+  serve
+      ->add_option("--metrics-listen", options->metrics_listen,
+                   "Prometheus /metrics address (host:port; empty: no metrics)")
+      ->capture_default_str();
   return serve;
 }
 
@@ -136,12 +168,22 @@ int Serve(const ServeOptions& options) {
   const agent::SessionOptions session_options{
       options.coordinator, options.host,
       options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots};
+  std::unique_ptr<agent::WorkerMetrics> metrics;
+  if (!options.metrics_listen.empty()) {
+    auto served = agent::WorkerMetrics::Serve(options.metrics_listen, options.device);
+    if (!served.ok()) {
+      std::cerr << "error: " << served.status().message() << "\n";
+      return 1;
+    }
+    metrics = *std::move(served);
+    common::LogInfo(absl::StrCat("metrics on port ", metrics->port()));
+  }
   auto session = agent::CoordinatorSession::Open(session_options);
   if (!session.ok()) {
     std::cerr << "error: " << session.status().message() << "\n";
     return 1;
   }
-  RunSession(**session, options);
+  RunSession({**session, options, metrics.get()});
   std::cerr << "error: " << (*session)->end_reason() << "\n";
   return 1;
 }

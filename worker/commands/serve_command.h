@@ -17,6 +17,7 @@ struct ServeOptions {
   int slots = 1;
   std::string work_dir = "ocs-worker-data";
   int threads = 0;
+  std::string metrics_listen = "0.0.0.0:9471";
 };
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options);

@@ -18,7 +18,8 @@ struct BoundaryReport {
   int epoch = 0;  // the epoch about to start
   std::optional<common::Mask> mask;
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
-  int64_t flops = 0;
+  int64_t flops = 0, params = 0;  // of the network as it is now
+  double learning_rate = 0;       // at the last step of the epoch that ended
   // CRC-32 of every weight and BatchNorm statistic (several ranks only): ranks of one job must
   // agree bit for bit, and the coordinator fails the job when they do not.
   uint32_t weights_digest = 0;

@@ -6,6 +6,10 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#ifdef OCS_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 
 namespace ocs::worker::train {
@@ -20,6 +24,16 @@ std::string DescribeTorchRuntime() {
 void ConfigureIntraOpThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
+}
+
+std::optional<DeviceMemory> CudaMemory() {
+#ifdef OCS_CUDA
+  size_t free = 0, total = 0;
+  if (torch::cuda::is_available() && cudaMemGetInfo(&free, &total) == cudaSuccess) {
+    return DeviceMemory{static_cast<int64_t>(total - free), static_cast<int64_t>(total)};
+  }
+#endif
+  return std::nullopt;
 }
 
 }  // namespace ocs::worker::train

@@ -321,8 +321,10 @@ absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
     const EpochRecord& last = summary.epochs.back();
     report.train_loss = last.train_loss, report.train_accuracy = last.train_accuracy;
     report.test_loss = last.test_loss, report.test_accuracy = last.test_accuracy;
+    report.learning_rate = last.lr;
   }
-  report.flops = engine::NetworkCost(model->network()).flops;
+  const engine::ModelCost cost = engine::NetworkCost(model->network());
+  report.flops = cost.flops, report.params = cost.params;
   if (collectives.world_size() > 1) report.weights_digest = Digest(ModelTensors());
   if (decisions->WantsMask(epoch)) {
     const auto start = Clock::now();

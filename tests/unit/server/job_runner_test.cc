@@ -169,7 +169,7 @@ TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
   runner_->Schedule();  // the fleet is busy with the first job: everyone waits
   EXPECT_EQ(store_->Get(high)->state, JobState::kPending);
   for (int rank = 0; rank < 2; ++rank) {
-    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, {true}).ok());
+    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, {true, false, ""}).ok());
   }
   EXPECT_EQ(State(), JobState::kSucceeded);
   EXPECT_EQ(store_->Get(high)->state, JobState::kScheduled);  // overtook the older low ones
@@ -177,7 +177,7 @@ TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {
   EXPECT_EQ(links_[0].assignments.back().job_id, high);
   for (int i = 0; i < 2; ++i) {
     const RankAssignment& a = links_[i].assignments.back();
-    ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, {true}).ok());
+    ASSERT_TRUE(runner_->Finished(workers_[i], high, 0, a.rank, {true, false, ""}).ok());
   }
   EXPECT_EQ(store_->Get(early_low)->state, JobState::kScheduled);  // then first come, first served
   EXPECT_EQ(store_->Get(late_low)->state, JobState::kPending);

@@ -35,6 +35,8 @@ class SqliteStoreTablesTest : public ::testing::Test {
     b.flops = 1000 - epoch;
     b.time_ms = 200 + epoch;
     b.attempt = epoch + 2;
+    b.params = 500 - epoch;
+    b.learning_rate = 0.1 / (epoch + 1);
     return b;
   }
 
@@ -94,6 +96,8 @@ TEST_F(SqliteStoreTablesTest, BoundariesRoundTripOncePerEpochAndSurviveReopening
   EXPECT_EQ(b.mask, std::string("OCSM\x01\x00\xff", 7));
   EXPECT_EQ(b.time_ms, 201);
   EXPECT_EQ(b.attempt, 3);  // which attempt decided it: a restarted coordinator needs it
+  EXPECT_EQ(b.params, 499);
+  EXPECT_DOUBLE_EQ(b.learning_rate, 0.05);
 }
 
 }  // namespace

@@ -1,0 +1,186 @@
+#include "worker/agent/worker_metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "common/version.h"
+
+namespace ocs::worker::agent {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Step times from a fraction of a millisecond (small models on a GPU) to tens of seconds.
+const std::vector<double> kStepBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,  0.5,    1,     2.5,  5,     10,   30};
+
+// The process's resident memory, read from /proc at each scrape.
+class ResidentMemory final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    long pages = 0, resident = 0;
+    std::ifstream("/proc/self/statm") >> pages >> resident;
+    prometheus::ClientMetric metric;
+    metric.gauge.value = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    return {{"ocs_worker_resident_memory_bytes",
+             "Resident memory of the worker process",
+             prometheus::MetricType::Gauge,
+             {metric}}};
+  }
+};
+
+prometheus::Labels LabelsOf(const RankLabels& r) {
+  return {{"job_id", r.job_id}, {"job_name", r.job_name}, {"rank", absl::StrCat(r.rank)}};
+}
+
+}  // namespace
+
+struct WorkerMetrics::Impl {
+  struct Series {
+    prometheus::Gauge* images_per_second = nullptr;
+    prometheus::Histogram* step_seconds = nullptr;
+    prometheus::Counter* allreduce_seconds = nullptr;
+    std::optional<SteadyClock::time_point> ended;
+  };
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<ResidentMemory> resident = std::make_shared<ResidentMemory>();
+  prometheus::Family<prometheus::Gauge>* images_per_second = nullptr;
+  prometheus::Family<prometheus::Histogram>* step_seconds = nullptr;
+  prometheus::Family<prometheus::Counter>* allreduce_seconds = nullptr;
+  prometheus::Gauge* ranks = nullptr;
+  prometheus::Gauge* device_used = nullptr;
+  prometheus::Gauge* device_total = nullptr;
+  std::chrono::seconds retention{900};
+  std::mutex mutex;
+  std::map<std::tuple<std::string, int>, Series> series;  // by (job, rank)
+
+  // Requires mutex.
+  Series& Of(const RankLabels& rank) {
+    Series& s = series[{rank.job_id, rank.rank}];
+    if (!s.images_per_second) {
+      const prometheus::Labels labels = LabelsOf(rank);
+      s.images_per_second = &images_per_second->Add(labels);
+      s.step_seconds =
+          &step_seconds->Add(labels, prometheus::Histogram::BucketBoundaries(kStepBuckets));
+      s.allreduce_seconds = &allreduce_seconds->Add(labels);
+    }
+    return s;
+  }
+
+  // Requires mutex. Drops the series of ranks that ended longer ago than the retention.
+  void Prune() {
+    const auto now = SteadyClock::now();
+    for (auto it = series.begin(); it != series.end();) {
+      if (!it->second.ended || now - *it->second.ended < retention) {
+        ++it;
+        continue;
+      }
+      images_per_second->Remove(it->second.images_per_second);
+      step_seconds->Remove(it->second.step_seconds);
+      allreduce_seconds->Remove(it->second.allreduce_seconds);
+      it = series.erase(it);
+    }
+  }
+};
+
+WorkerMetrics::WorkerMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WorkerMetrics::~WorkerMetrics() = default;
+
+absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::string& listen,
+                                                                    const std::string& device,
+                                                                    int64_t retention_seconds) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->exposer = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
+  }
+  impl->retention = std::chrono::seconds(retention_seconds);
+  prometheus::Registry& r = *impl->registry;
+  impl->images_per_second = &prometheus::BuildGauge()
+                                 .Name("ocs_worker_images_per_second")
+                                 .Help("Training images per second of the rank's last epoch")
+                                 .Register(r);
+  impl->step_seconds = &prometheus::BuildHistogram()
+                            .Name("ocs_worker_step_duration_seconds")
+                            .Help("Wall time of each training step of the rank")
+                            .Register(r);
+  impl->allreduce_seconds = &prometheus::BuildCounter()
+                                 .Name("ocs_worker_allreduce_seconds_total")
+                                 .Help("Seconds the rank spent in all-reduce (gradients, totals)")
+                                 .Register(r);
+  impl->ranks = &prometheus::BuildGauge()
+                     .Name("ocs_worker_ranks")
+                     .Help("Ranks this worker runs now")
+                     .Register(r)
+                     .Add({});
+  auto& memory = prometheus::BuildGauge()
+                     .Name("ocs_worker_device_memory_bytes")
+                     .Help("GPU memory in use (state=used, by every process) and in all (total)")
+                     .Register(r);
+  impl->device_used = &memory.Add({{"state", "used"}});
+  impl->device_total = &memory.Add({{"state", "total"}});
+  prometheus::BuildGauge()
+      .Name("ocs_worker_info")
+      .Help("1; labels name the worker's release and device type")
+      .Register(r)
+      .Add({{"version", common::kVersion}, {"device", device}})
+      .Set(1);
+  impl->exposer->RegisterCollectable(impl->registry);
+  impl->exposer->RegisterCollectable(impl->resident);
+  return std::unique_ptr<WorkerMetrics>(new WorkerMetrics(std::move(impl)));
+}
+
+int WorkerMetrics::port() const {
+  const std::vector<int> ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports[0];
+}
+
+void WorkerMetrics::RankStarted(const RankLabels& rank) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Prune();
+  impl_->Of(rank).ended.reset();
+  impl_->ranks->Increment();
+}
+
+void WorkerMetrics::Step(const RankLabels& rank, double seconds) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Of(rank).step_seconds->Observe(seconds);
+}
+
+void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second,
+                          double allreduce_seconds) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  Impl::Series& s = impl_->Of(rank);
+  s.images_per_second->Set(images_per_second);
+  s.allreduce_seconds->Increment(allreduce_seconds);
+}
+
+void WorkerMetrics::RankEnded(const RankLabels& rank) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Of(rank).ended = SteadyClock::now();
+  impl_->ranks->Decrement();
+}
+
+void WorkerMetrics::DeviceMemory(int64_t used_bytes, int64_t total_bytes) {
+  impl_->device_used->Set(static_cast<double>(used_bytes));
+  impl_->device_total->Set(static_cast<double>(total_bytes));
+}
+
+}  // namespace ocs::worker::agent

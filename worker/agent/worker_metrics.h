@@ -1,0 +1,46 @@
+// The worker's Prometheus endpoint (/metrics, default port 9471): what its ranks do — images per
+// second, step time, time spent in all-reduce — and the memory the process and its GPU hold.
+// Neither Torch nor prometheus-cpp in this header: the serve command feeds it plain numbers.
+// Every metric is documented in docs/metrics.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace ocs::worker::agent {
+
+// Which rank a series belongs to.
+struct RankLabels {
+  std::string job_id, job_name;
+  int rank = 0;
+};
+
+class WorkerMetrics {
+ public:
+  // Starts the HTTP endpoint on `listen` (host:port; port 0 picks a free one); Unavailable naming
+  // the address when it cannot listen there. `retention_seconds`: how long an ended rank's series
+  // stay.
+  static absl::StatusOr<std::unique_ptr<WorkerMetrics>> Serve(const std::string& listen,
+                                                              const std::string& device,
+                                                              int64_t retention_seconds = 900);
+  ~WorkerMetrics();
+
+  int port() const;
+  void RankStarted(const RankLabels& rank);
+  // One training step took `seconds` (data, forward, backward, all-reduce and update).
+  void Step(const RankLabels& rank, double seconds);
+  // An epoch ended: its training throughput and the seconds its all-reduces took.
+  void Epoch(const RankLabels& rank, double images_per_second, double allreduce_seconds);
+  void RankEnded(const RankLabels& rank);
+  void DeviceMemory(int64_t used_bytes, int64_t total_bytes);
+
+ private:
+  struct Impl;
+  explicit WorkerMetrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ocs::worker::agent

@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/job_spec_yaml.h"
+#include "common/log.h"
 #include "worker/engine/channel_groups.h"
 #include "worker/engine/model_zoo.h"
 
@@ -77,7 +76,8 @@ void JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
     std::vector<const RankClaim*> attached;
     for (const RankClaim& claim : claims) {
       if (absl::Status status = Claim(worker_id, claim); !status.ok()) {
-        spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
+        common::LogWarning(absl::StrCat("worker ", worker_id, ": ", status.message()),
+                           {claim.job_id, claim.rank});
         link->Cancel(claim.job_id, claim.attempt, std::string(status.message()));
       } else {
         attached.push_back(&claim);
@@ -129,7 +129,8 @@ absl::Status JobRunner::Claim(const std::string& worker_id, const RankClaim& cla
   if (run.master.empty()) run.master = claim.master;
   if (std::count(run.rank_workers.begin(), run.rank_workers.end(), "") == 0) {
     run.reattach_deadline_ms = 0;
-    spdlog::info("job {} re-attached: all {} ranks are back", claim.job_id, world_size);
+    common::LogInfo(absl::StrCat("re-attached: all ", world_size, " ranks are back"),
+                    {claim.job_id});
   }
   return absl::OkStatus();
 }
@@ -219,8 +220,9 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
     links_[ranks[rank]]->Assign(
         {job.id, job.spec_yaml, rank, static_cast<int>(ranks.size()), master, run.attempt, resume});
   }
-  spdlog::info("job {} started: {} ranks, rendezvous {}, attempt {}{}", job.id, ranks.size(),
-               master, run.attempt, resume ? ", resuming" : "");
+  common::LogInfo(absl::StrCat("started: ", ranks.size(), " ranks, rendezvous ", master,
+                               ", attempt ", run.attempt, resume ? ", resuming" : ""),
+                  {job.id});
   return Start::kStarted;
 }
 
@@ -468,7 +470,8 @@ absl::Status JobRunner::ResumeAt(RunningJob& run, int epoch) {
   if (absl::Status dropped = store_.DropBoundariesFrom(run.record.id, epoch); !dropped.ok()) {
     return dropped;
   }
-  spdlog::info("job {} attempt {} resumed at epoch {}", run.record.id, run.attempt, epoch);
+  common::LogInfo(absl::StrCat("attempt ", run.attempt, " resumed at epoch ", epoch),
+                  {run.record.id, -1, epoch});
   run.next_epoch = epoch;
   return absl::OkStatus();
 }
@@ -549,8 +552,8 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
   const auto it = running_.find(job_id);
   if (it == running_.end()) return;
   if (state != JobState::kSucceeded) {
-    state == JobState::kFailed ? spdlog::error("job {} failed: {}", job_id, message)
-                               : spdlog::warn("job {}: {}", job_id, message);
+    state == JobState::kFailed ? common::LogError(absl::StrCat("failed: ", message), {job_id})
+                               : common::LogWarning(message, {job_id});
     const std::set<std::string> workers(it->second.rank_workers.begin(),
                                         it->second.rank_workers.end());
     for (const std::string& worker : workers) {

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
+#include "absl/strings/str_cat.h"
 #include "common/cli_parse.h"
+#include "common/log.h"
 #include "common/version.h"
 #include "server/artifact_files.h"
 #include "server/coordinator_metrics.h"
@@ -30,7 +30,7 @@ std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server) {
   return std::thread([server, signals] {
     int signal = 0;
     sigwait(&signals, &signal);
-    spdlog::info("received signal {}, shutting down", signal);
+    ocs::common::LogInfo(absl::StrCat("received signal ", signal, ", shutting down"));
     server->Shutdown();
   });
 }
@@ -43,7 +43,7 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
   return std::thread([&workers, &runner, &done] {
     while (!done) {
       for (const std::string& id : workers.ExpireLeases()) {
-        spdlog::warn("worker {} missed its heartbeats: lost", id);
+        ocs::common::LogWarning(absl::StrCat("worker ", id, " missed its heartbeats: lost"));
         runner.Disconnect(id);
       }
       runner.ExpireReattachments();
@@ -90,13 +90,18 @@ int main(int argc, char** argv) {
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, ocs::common::kLogFormatHelp)
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
+  ocs::common::SetLogFormat(*ocs::common::LogFormatFromString(log_format));
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   auto store = ocs::server::SqliteJobStore::Open(data_dir + "/ocs.db");
   if (!store.ok()) {
-    spdlog::error("{}", std::string(store.status().message()));
+    ocs::common::LogError(store.status().message());
     return 1;
   }
   ocs::server::JobManager jobs(**store, ocs::server::SystemClockMs);
@@ -108,8 +113,9 @@ int main(int argc, char** argv) {
     runner.Cancelled(id, reason);
   });
   for (const std::string& id : runner.AwaitReattachment(reattach_seconds * int64_t{1000})) {
-    spdlog::warn("job {} was running when the coordinator stopped: waiting {} s for its ranks", id,
-                 reattach_seconds);
+    ocs::common::LogWarning(absl::StrCat("was running when the coordinator stopped: waiting ",
+                                         reattach_seconds, " s for its ranks"),
+                            {id});
   }
   std::unique_ptr<ocs::server::CoordinatorMetrics> metrics;
   ocs::server::CoordinatorServer::Interceptors interceptors;
@@ -118,12 +124,12 @@ int main(int argc, char** argv) {
     auto served = ocs::server::CoordinatorMetrics::Serve(metrics_options, **store, workers,
                                                          ocs::server::SystemClockMs);
     if (!served.ok()) {
-      spdlog::error("{}", std::string(served.status().message()));
+      ocs::common::LogError(served.status().message());
       return 1;
     }
     metrics = *std::move(served);
     interceptors.push_back(metrics->RpcInterceptorFactory());
-    spdlog::info("metrics on port {}", metrics->port());
+    ocs::common::LogInfo(absl::StrCat("metrics on port ", metrics->port()));
   }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
   ocs::server::ProgressBoard progress;
@@ -131,11 +137,12 @@ int main(int argc, char** argv) {
   std::thread signal_thread = ShutdownOnSignal(&server);
   auto port = server.Start(listen, std::move(interceptors));
   if (!port.ok()) {
-    spdlog::error("{}", std::string(port.status().message()));
+    ocs::common::LogError(port.status().message());
     signal_thread.detach();
     return 1;
   }
-  spdlog::info("ocs-coordinator {} serving on port {}", ocs::common::kVersion, *port);
+  ocs::common::LogInfo(
+      absl::StrCat("ocs-coordinator ", ocs::common::kVersion, " serving on port ", *port));
   std::atomic<bool> done{false};
   std::thread lease_thread = WatchLeases(workers, runner, done);
   server.Wait();

@@ -2,9 +2,8 @@
 
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "server/grpc_status.h"
 #include "server/worker_session.h"
 
@@ -149,7 +148,8 @@ grpc::Status WorkerService::Session(
   while (stream->Read(&message)) {
     if (absl::Status status = Handle(worker_id, message); !status.ok()) {
       // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.
-      spdlog::warn("worker {}: {}", worker_id, std::string(status.message()));
+      common::LogWarning(absl::StrCat("worker ", worker_id, ": ", status.message()),
+                         {JobOf(message).first});
       const auto [job, attempt] = JobOf(message);
       session.Cancel(job, attempt, std::string(status.message()));
     }
@@ -190,7 +190,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* /*context*/,
     return ToGrpcStatus(recorded);
   }
   response->set_size_bytes((*upload)->size());
-  spdlog::info("job {}: stored {} ({} bytes)", job_id, name, (*upload)->size());
+  common::LogInfo(absl::StrCat("stored ", name, " (", (*upload)->size(), " bytes)"), {job_id});
   return grpc::Status::OK;
 }
 

@@ -299,5 +299,52 @@ TEST_F(MetricsTest, PrometheusStoredTheStabilitySeriesTheCoordinatorDecided) {
   EXPECT_THAT(up.body, ::testing::HasSubstr("\"1\"]")) << up.body;
 }
 
+// The shipped dashboard and scrape configuration: valid, and built only on metrics that exist.
+TEST(DeployFilesTest, TheGrafanaDashboardQueriesOnlyDocumentedMetrics) {
+  std::ifstream file("deploy/grafana/dashboards/ocs.json");
+  ASSERT_TRUE(file) << "deploy/grafana/dashboards/ocs.json";
+  const nlohmann::json dashboard = nlohmann::json::parse(file);  // throws when invalid
+  std::set<std::string> variables;
+  for (const auto& variable : dashboard["templating"]["list"]) {
+    variables.insert(variable["name"].get<std::string>() + ":" +
+                     variable["type"].get<std::string>());
+  }
+  EXPECT_TRUE(variables.count("datasource:datasource"));  // pick the Prometheus
+  EXPECT_TRUE(variables.count("job:query"));              // pick the jobs
+  const std::set<std::string> documented = DocumentedMetrics();
+  static const std::regex kMetric("ocs_[a-z0-9_]+");
+  static const std::regex kSuffix("_(bucket|sum|count)$");
+  std::set<std::string> queried;
+  int panels = 0;
+  for (const auto& panel : dashboard["panels"]) {
+    if (panel["type"] == "row") continue;
+    ++panels;
+    EXPECT_EQ(panel["datasource"]["uid"], "${datasource}") << panel["title"];
+    for (const auto& target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      for (std::sregex_iterator m(expr.begin(), expr.end(), kMetric), end; m != end; ++m) {
+        const std::string name = std::regex_replace(m->str(), kSuffix, "");
+        EXPECT_TRUE(documented.count(name) || documented.count(m->str()))
+            << panel["title"] << ": " << m->str();
+        queried.insert(name);
+      }
+    }
+  }
+  EXPECT_GE(panels, 10);
+  // What users came for is on it.
+  for (const char* name :
+       {"ocs_job_stability_mean", "ocs_job_stability_threshold", "ocs_job_state",
+        "ocs_job_prune_epoch", "ocs_job_test_accuracy_ratio", "ocs_job_flops_reduction_ratio",
+        "ocs_worker_images_per_second", "ocs_workers"}) {
+    EXPECT_TRUE(queried.count(name)) << name;
+  }
+}
+
+TEST(DeployFilesTest, ThePrometheusScrapeConfigurationIsValid) {
+  const CommandResult check =
+      RunCommand({"/usr/bin/promtool", "check", "config", "deploy/prometheus/prometheus.yml"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
 }  // namespace
 }  // namespace ocs::testing

@@ -75,9 +75,8 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
     }
     if (assignment.rank == 0) {
       common::LogInfo(absl::StrFormat(
-          "job %s epoch %d/%d: %s loss %.3f test accuracy %.2f%% J̄ %s %.0f img/s",
-          assignment.job_id, r.epoch + 1, spec->training.epochs, common::ToString(r.phase),
-          r.train_loss, 100 * r.test_accuracy,
+          "epoch %d/%d: %s loss %.3f test accuracy %.2f%% J̄ %s %.0f img/s", r.epoch + 1,
+          spec->training.epochs, common::ToString(r.phase), r.train_loss, 100 * r.test_accuracy,
           r.j_bar ? absl::StrFormat("%.4f", *r.j_bar) : std::string("-"), r.images_per_second));
     }
   });
@@ -92,7 +91,7 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
       }
     }
   }
-  common::LogInfo(absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, " finished"));
+  common::LogInfo("finished");
   session.Finished(assignment, true, "");
 }
 
@@ -104,10 +103,11 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
                                      .value_or(common::JobSpec{})
                                      .metadata.name,
                                  assignment.rank};
+  // Every line this rank's thread logs names its job and rank (the trainer adds the epoch).
+  const common::ScopedLogFields log_fields({assignment.job_id, assignment.rank});
   if (worker.metrics) worker.metrics->RankStarted(labels);
   auto fail = [&](const absl::Status& status) {
-    common::LogError(
-        absl::StrCat("job ", assignment.job_id, " rank ", assignment.rank, ": ", status.message()));
+    common::LogError(status.message());
     // Cut off from its peers (one died mid-collective or never joined the rendezvous): nothing
     // wrong with the job, which may restart from its checkpoint.
     const bool retryable = absl::IsAborted(status) || absl::IsUnavailable(status);
@@ -131,9 +131,10 @@ void RunSession(const Worker& worker) {
                                " with ", options.slots, " slot(s)"));
   std::vector<std::thread> ranks;
   while (auto assignment = session.NextAssignment()) {
-    common::LogInfo(absl::StrCat("job ", assignment->job_id, ": rank ", assignment->rank, " of ",
-                                 assignment->world_size, ", rendezvous ", assignment->master,
-                                 assignment->resume ? ", resuming" : ""));
+    common::LogInfo(
+        absl::StrCat("assigned rank ", assignment->rank, " of ", assignment->world_size,
+                     ", rendezvous ", assignment->master, assignment->resume ? ", resuming" : ""),
+        {assignment->job_id, assignment->rank});
     ranks.emplace_back([&worker, a = *assignment] { RunRank(worker, a); });
   }
   for (std::thread& rank : ranks) rank.join();
@@ -156,6 +157,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
   serve->add_option("--work-dir", options->work_dir, "Checkpoints and exports, per job")
       ->capture_default_str();
   serve->add_option("--threads", options->threads, "Intra-op threads (0: all cores)");
+  serve->add_option("--log-format", options->log_format, common::kLogFormatHelp)
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   serve
       ->add_option("--metrics-listen", options->metrics_listen,
                    "Prometheus /metrics address (host:port; empty: no metrics)")
@@ -164,6 +168,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
 }
 
 int Serve(const ServeOptions& options) {
+  common::SetLogFormat(*common::LogFormatFromString(options.log_format));
   train::ConfigureIntraOpThreads(options.threads);
   const agent::SessionOptions session_options{
       options.coordinator, options.host,

@@ -18,6 +18,7 @@ struct ServeOptions {
   std::string work_dir = "ocs-worker-data";
   int threads = 0;
   std::string metrics_listen = "0.0.0.0:9471";
+  std::string log_format = "text";
 };
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options);

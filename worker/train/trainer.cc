@@ -265,6 +265,7 @@ absl::StatusOr<RunSummary> Trainer::State::Run() {
   const auto start = Clock::now();
   const int epochs = options.spec.training.epochs;
   for (int epoch = next_epoch; epoch < epochs; ++epoch) {
+    common::SetLogEpoch(epoch);
     EpochRecord record;
     record.epoch = epoch;
     if (absl::Status status = Boundary(epoch, &record); !status.ok()) return status;

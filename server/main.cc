@@ -20,13 +20,19 @@
 
 namespace {
 
-// Blocks SIGINT/SIGTERM in every thread and returns a thread that shuts the server down on them.
-std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server) {
+// SIGINT and SIGTERM, blocked in every thread from the start of main (threads inherit the mask:
+// the metrics server's threads too), so that only ShutdownOnSignal's thread receives them.
+sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// A thread that shuts the server down on SIGINT/SIGTERM.
+std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server, sigset_t signals) {
   return std::thread([server, signals] {
     int signal = 0;
     sigwait(&signals, &signal);
@@ -55,6 +61,7 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
 }  // namespace
 
 int main(int argc, char** argv) {
+  const sigset_t shutdown_signals = BlockShutdownSignals();
   CLI::App app{
       "ocs-coordinator: runs one-cycle structured pruning jobs on a fleet of ocs-worker "
       "processes (gRPC control plane)."};
@@ -134,7 +141,7 @@ int main(int argc, char** argv) {
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
   ocs::server::ProgressBoard progress;
   ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress);
-  std::thread signal_thread = ShutdownOnSignal(&server);
+  std::thread signal_thread = ShutdownOnSignal(&server, shutdown_signals);
   auto port = server.Start(listen, std::move(interceptors));
   if (!port.ok()) {
     ocs::common::LogError(port.status().message());

@@ -46,7 +46,8 @@ struct FleetResult {
 // A coordinator process on a free port with a fresh data folder; killed on destruction.
 class Coordinator {
  public:
-  Coordinator(const std::string& binary, int port, const std::string& data_dir) {
+  // `metrics`: serve /metrics and count every RPC (the default), or neither.
+  Coordinator(const std::string& binary, int port, const std::string& data_dir, bool metrics) {
     std::filesystem::remove_all(data_dir);
     std::fflush(stdout);  // or the child would flush our buffered table a second time
     pid_ = fork();
@@ -55,8 +56,8 @@ class Coordinator {
       std::freopen((data_dir + ".log").c_str(), "w", stderr);
       std::freopen((data_dir + ".log").c_str(), "a", stdout);
       execl(binary.c_str(), binary.c_str(), "--listen", listen.c_str(), "--data-dir",
-            data_dir.c_str(), "--rendezvous-port-base", "40000", "--metrics-listen", "127.0.0.1:0",
-            static_cast<char*>(nullptr));
+            data_dir.c_str(), "--rendezvous-port-base", "40000", "--metrics-listen",
+            metrics ? "127.0.0.1:0" : "", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
@@ -179,11 +180,12 @@ double Percentile(std::vector<double> values, double q) {
   return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
 }
 
-FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std::string& mask) {
+FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std::string& mask,
+                     bool metrics) {
   const int port = *ocs::common::PickFreeLoopbackPort();
   const std::string data_dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                             "/ocs-fleet-", ranks, "-", getpid());
-  Coordinator coordinator(binary, port, data_dir);
+  Coordinator coordinator(binary, port, data_dir, metrics);
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   FleetResult result;
@@ -245,13 +247,16 @@ int main(int argc, char** argv) {
   const std::string mask = ocs::common::EncodeMask(ocs::common::DenseMask(groups->sizes()));
 
   std::printf(
-      "| simulated ranks | fake workers | epoch reports/s | verdict p50 ms | verdict p99 ms "
-      "| coordinator peak RSS MiB |\n|---|---|---|---|---|---|\n");
+      "| simulated ranks | fake workers | metrics | epoch reports/s | verdict p50 ms "
+      "| verdict p99 ms | coordinator peak RSS MiB |\n|---|---|---|---|---|---|---|\n");
   for (int ranks : fleet_sizes) {
-    const FleetResult r = RunFleet(binary, ranks, epochs, mask);
-    std::printf("| %d | %d | %.0f | %.2f | %.2f | %.1f |%s\n", ranks, ranks / kSlotsPerWorker,
-                r.reports_per_second, r.p50_ms, r.p99_ms, r.peak_rss_mb,
-                r.ok ? "" : " (run incomplete: see the coordinator log)");
+    for (bool metrics : {false, true}) {  // side by side: what /metrics and RPC counting cost
+      const FleetResult r = RunFleet(binary, ranks, epochs, mask, metrics);
+      std::printf("| %d | %d | %s | %.0f | %.2f | %.2f | %.1f |%s\n", ranks,
+                  ranks / kSlotsPerWorker, metrics ? "on" : "off", r.reports_per_second, r.p50_ms,
+                  r.p99_ms, r.peak_rss_mb,
+                  r.ok ? "" : " (run incomplete: see the coordinator log)");
+    }
   }
   return 0;
 }

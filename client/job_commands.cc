@@ -456,4 +456,22 @@ int RunWorkers(const ReadOptions& options) {
   return kExitOk;
 }
 
+CLI::App* AddHealthCommand(CLI::App& app, ReadOptions* options) {
+  CLI::App* command =
+      app.add_subcommand("health", "Whether the coordinator serves (grpc.health.v1): exit 0 if so");
+  command->add_option("--coordinator", options->coordinator, "Coordinator address");
+  return command;
+}
+
+int RunHealth(const ReadOptions& options) {
+  Connection c(options.coordinator);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  Connection::Prepare(context, 5);
+  if (grpc::Status s = c.health().Check(&context, {}, &response); !s.ok()) return c.Fail(s);
+  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
+                                                                             : kExitFailure;
+}
+
 }  // namespace ocs::client

@@ -48,6 +48,7 @@ CLI::App* AddStabilityCommand(CLI::App& app, ReadOptions* options);
 CLI::App* AddMasksCommand(CLI::App& app, MasksOptions* options);
 CLI::App* AddDownloadCommand(CLI::App& app, DownloadOptions* options);
 CLI::App* AddWorkersCommand(CLI::App& app, ReadOptions* options);
+CLI::App* AddHealthCommand(CLI::App& app, ReadOptions* options);
 
 // The job's training.epochs, from its canonical spec (0 if it cannot be read).
 int TotalEpochs(const ocs::v1::Job& job);
@@ -59,5 +60,7 @@ int RunStability(const ReadOptions& options);
 int RunMasks(const MasksOptions& options);
 int RunDownload(const DownloadOptions& options);
 int RunWorkers(const ReadOptions& options);
+// grpc.health.v1: exit 0 when the coordinator is serving (container health checks use it).
+int RunHealth(const ReadOptions& options);
 
 }  // namespace ocs::client

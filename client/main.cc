@@ -1,4 +1,5 @@
 // ocsctl: the user's command line. main only declares the verbs and dispatches.
+#include "client/connection.h"
 #include "client/exit_codes.h"
 #include "client/job_commands.h"
 #include "client/submit_command.h"
@@ -14,6 +15,11 @@ int main(int argc, char** argv) {
   app.footer(ocs::client::kExitCodeHelp);
   app.require_subcommand(1);
 
+  ocs::client::SecurityFlags security;
+  app.add_option("--ca-cert", security.ca_cert,
+                 "CA certificate (PEM) of a coordinator that serves TLS (or $OCS_CA_CERT)");
+  app.add_option("--token-file", security.token_file,
+                 "File with a bearer token for the job API (or $OCS_TOKEN_FILE); needs TLS");
   ocs::client::ValidateOptions validate;
   CLI::App* validate_command = ocs::client::AddValidateCommand(app, &validate);
   ocs::client::SubmitOptions submit;
@@ -31,8 +37,11 @@ int main(int argc, char** argv) {
   ocs::client::DownloadOptions download;
   CLI::App* download_command = ocs::client::AddDownloadCommand(app, &download);
   CLI::App* workers_command = ocs::client::AddWorkersCommand(app, &workers);
+  ocs::client::ReadOptions health;
+  CLI::App* health_command = ocs::client::AddHealthCommand(app, &health);
 
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
+  ocs::client::SetSecurityFlags(security);
   if (validate_command->parsed()) return ocs::client::RunValidate(validate);
   if (submit_command->parsed()) return ocs::client::RunSubmit(submit);
   if (list_command->parsed()) return ocs::client::RunList(list);
@@ -43,5 +52,6 @@ int main(int argc, char** argv) {
   if (masks_command->parsed()) return ocs::client::RunMasks(masks);
   if (download_command->parsed()) return ocs::client::RunDownload(download);
   if (workers_command->parsed()) return ocs::client::RunWorkers(workers);
+  if (health_command->parsed()) return ocs::client::RunHealth(health);
   return ocs::client::kExitInvalidInput;
 }

@@ -15,7 +15,6 @@
 #include "server/job_store.h"
 #include "server/worker_registry.h"
 
-
 namespace ocs::server {
 
 struct MetricsOptions {

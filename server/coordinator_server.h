@@ -8,6 +8,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "absl/status/statusor.h"
+#include "proto/transport_security.h"
 
 namespace grpc {
 class Server;
@@ -23,10 +24,19 @@ class ProgressBoard;
 class WorkerRegistry;
 class WorkerService;
 
+// Who may call: TLS (or plaintext for a local run), the job API's tokens, and whether workers
+// must present client certificates.
+struct ServerSecurity {
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null: plaintext
+  api::TokenAuthenticator tokens;
+  bool require_worker_certificates = false;
+};
+
 class CoordinatorServer {
  public:
   CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
-                    const ArtifactFiles& artifacts, ProgressBoard& progress);
+                    const ArtifactFiles& artifacts, ProgressBoard& progress,
+                    ServerSecurity security = {});
   ~CoordinatorServer();
 
   using Interceptors =
@@ -34,6 +44,9 @@ class CoordinatorServer {
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, every call passing
   // through `interceptors` (metrics). Returns the port.
   absl::StatusOr<int> Start(const std::string& address, Interceptors interceptors = {});
+  // A second, plaintext port that serves only grpc.health.v1: Kubernetes' native gRPC probes
+  // cannot speak TLS. Returns the port.
+  absl::StatusOr<int> StartHealthPort(const std::string& address);
   // Stops accepting calls and waits for the ones in flight.
   void Shutdown();
   // Blocks until Shutdown() was called.
@@ -43,6 +56,10 @@ class CoordinatorServer {
   std::unique_ptr<JobService> job_service_;
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  class HealthOnly;
+  std::unique_ptr<HealthOnly> health_service_;
+  std::unique_ptr<grpc::Server> health_server_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
 };
 
 }  // namespace ocs::server

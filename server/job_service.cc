@@ -95,26 +95,29 @@ void ToProto(const BoundaryRecord& b, ocs::v1::EpochBoundary* out) {
 
 }  // namespace
 
-grpc::Status JobService::ValidateJob(grpc::ServerContext* /*context*/,
+grpc::Status JobService::ValidateJob(grpc::ServerContext* context,
                                      const ocs::v1::ValidateJobRequest* request,
                                      ocs::v1::ValidateJobResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   // An invalid spec is a successful validation: the problems are the answer.
   *response = api::ValidateJobSpec(request->spec_yaml(),
                                    request->source().empty() ? "request" : request->source());
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::SubmitJob(grpc::ServerContext* /*context*/,
+grpc::Status JobService::SubmitJob(grpc::ServerContext* context,
                                    const ocs::v1::SubmitJobRequest* request,
                                    ocs::v1::SubmitJobResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   auto job = jobs_.Submit(request->spec_yaml(), request->source());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response->mutable_job());
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
-                                const ocs::v1::GetJobRequest* request, ocs::v1::Job* response) {
+grpc::Status JobService::GetJob(grpc::ServerContext* context, const ocs::v1::GetJobRequest* request,
+                                ocs::v1::Job* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   auto job = jobs_.Get(request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
@@ -131,9 +134,10 @@ grpc::Status JobService::GetJob(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::ListJobs(grpc::ServerContext* /*context*/,
+grpc::Status JobService::ListJobs(grpc::ServerContext* context,
                                   const ocs::v1::ListJobsRequest* request,
                                   ocs::v1::ListJobsResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   JobFilter filter;
   if (request->state() != ocs::v1::JOB_STATE_UNSPECIFIED) {
     filter.states = FromProto(request->state());
@@ -149,27 +153,30 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::CancelJob(grpc::ServerContext* /*context*/,
+grpc::Status JobService::CancelJob(grpc::ServerContext* context,
                                    const ocs::v1::CancelJobRequest* request,
                                    ocs::v1::Job* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   auto job = jobs_.Cancel(request->id(), request->reason());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::GetStability(grpc::ServerContext* /*context*/,
+grpc::Status JobService::GetStability(grpc::ServerContext* context,
                                       const ocs::v1::GetStabilityRequest* request,
                                       ocs::v1::GetStabilityResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   auto boundaries = jobs_.Boundaries(request->id());
   if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
   for (const BoundaryRecord& b : *boundaries) ToProto(b, response->add_boundaries());
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::GetMasks(grpc::ServerContext* /*context*/,
+grpc::Status JobService::GetMasks(grpc::ServerContext* context,
                                   const ocs::v1::GetMasksRequest* request,
                                   ocs::v1::GetMasksResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   auto boundaries = jobs_.Boundaries(request->id());
   if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
   for (const BoundaryRecord& b : *boundaries) {
@@ -197,6 +204,7 @@ grpc::Status JobService::GetMasks(grpc::ServerContext* /*context*/,
 grpc::Status JobService::WatchJob(grpc::ServerContext* context,
                                   const ocs::v1::WatchJobRequest* request,
                                   grpc::ServerWriter<ocs::v1::JobEvent>* writer) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   constexpr auto kPollInterval = std::chrono::milliseconds(100);
   size_t transitions_sent = 0;
   std::set<std::pair<int, int64_t>> boundaries_sent;  // (epoch, decision time)
@@ -249,6 +257,7 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
 grpc::Status JobService::DownloadArtifact(grpc::ServerContext* context,
                                           const ocs::v1::DownloadArtifactRequest* request,
                                           grpc::ServerWriter<ocs::v1::ArtifactData>* writer) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   constexpr size_t kChunkBytes = 1 << 20;
   auto artifacts = jobs_.Artifacts(request->id());
   if (!artifacts.ok()) return ToGrpcStatus(artifacts.status());

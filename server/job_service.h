@@ -1,7 +1,9 @@
 // The gRPC adapter of the user-facing Job API: translates messages and calls the JobManager.
+// Every call must bring one of the bearer tokens when the coordinator has any.
 #pragma once
 
 #include "ocs/v1/job_service.grpc.pb.h"
+#include "proto/transport_security.h"
 #include "server/job_manager.h"
 #include "server/progress_board.h"
 
@@ -9,7 +11,8 @@ namespace ocs::server {
 
 class JobService final : public ocs::v1::JobService::Service {
  public:
-  JobService(JobManager& jobs, const ProgressBoard& progress) : jobs_(jobs), progress_(progress) {}
+  JobService(JobManager& jobs, const ProgressBoard& progress, api::TokenAuthenticator tokens)
+      : jobs_(jobs), progress_(progress), tokens_(std::move(tokens)) {}
 
   grpc::Status ValidateJob(grpc::ServerContext* context, const ocs::v1::ValidateJobRequest* request,
                            ocs::v1::ValidateJobResponse* response) override;
@@ -35,6 +38,7 @@ class JobService final : public ocs::v1::JobService::Service {
  private:
   JobManager& jobs_;
   const ProgressBoard& progress_;
+  const api::TokenAuthenticator tokens_;
 };
 
 }  // namespace ocs::server

@@ -58,6 +58,25 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
   });
 }
 
+// TLS and tokens from the flags. Tokens never travel in plaintext: they need TLS.
+absl::StatusOr<ocs::server::ServerSecurity> Security(const ocs::api::ServerTlsFiles& tls,
+                                                     const std::string& tokens_file) {
+  if (!tokens_file.empty() && tls.cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth-tokens-file needs --tls-cert and --tls-key: bearer tokens must not travel in "
+        "plaintext");
+  }
+  ocs::server::ServerSecurity security;
+  auto credentials = ocs::api::MakeServerCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  security.credentials = *credentials;
+  auto tokens = ocs::api::TokenAuthenticator::FromFile(tokens_file);
+  if (!tokens.ok()) return tokens.status();
+  security.tokens = *std::move(tokens);
+  security.require_worker_certificates = !tls.client_ca.empty();
+  return security;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +116,23 @@ int main(int argc, char** argv) {
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();
+  ocs::api::ServerTlsFiles tls;
+  app.add_option("--tls-cert", tls.cert, "Server certificate (PEM): serve over TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls.key, "Its private key (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls.client_ca,
+                 "CA (PEM) that signs workers' client certificates: workers must present one "
+                 "(mutual TLS)")
+      ->check(CLI::ExistingFile);
+  std::string tokens_file;
+  app.add_option("--auth-tokens-file", tokens_file,
+                 "Bearer tokens of the job API, one per line: calls without one are refused "
+                 "(needs TLS)")
+      ->check(CLI::ExistingFile);
+  std::string health_listen;
+  app.add_option("--health-listen", health_listen,
+                 "A plaintext port serving only grpc.health.v1, for probes that cannot do TLS "
+                 "(host:port; empty: none)");
   std::string log_format = "text";
   app.add_option("--log-format", log_format, ocs::common::kLogFormatHelp)
       ->check(CLI::IsMember({"text", "json"}))
@@ -104,6 +140,11 @@ int main(int argc, char** argv) {
   if (auto exit_code = ocs::common::ParseCommandLine(app, argc, argv)) return *exit_code;
   ocs::common::SetLogFormat(*ocs::common::LogFormatFromString(log_format));
 
+  auto security = Security(tls, tokens_file);
+  if (!security.ok()) {
+    ocs::common::LogError(security.status().message());
+    return 2;
+  }
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   auto store = ocs::server::SqliteJobStore::Open(data_dir + "/ocs.db");
@@ -140,7 +181,8 @@ int main(int argc, char** argv) {
   }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
   ocs::server::ProgressBoard progress;
-  ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress);
+  ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress,
+                                        *std::move(security));
   std::thread signal_thread = ShutdownOnSignal(&server, shutdown_signals);
   auto port = server.Start(listen, std::move(interceptors));
   if (!port.ok()) {
@@ -150,6 +192,16 @@ int main(int argc, char** argv) {
   }
   ocs::common::LogInfo(
       absl::StrCat("ocs-coordinator ", ocs::common::kVersion, " serving on port ", *port));
+  if (!health_listen.empty()) {
+    auto health_port = server.StartHealthPort(health_listen);
+    if (!health_port.ok()) {
+      ocs::common::LogError(health_port.status().message());
+      server.Shutdown();
+      signal_thread.detach();
+      return 1;
+    }
+    ocs::common::LogInfo(absl::StrCat("health on port ", *health_port));
+  }
   std::atomic<bool> done{false};
   std::thread lease_thread = WatchLeases(workers, runner, done);
   server.Wait();

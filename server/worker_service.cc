@@ -9,9 +9,10 @@
 
 namespace ocs::server {
 
-grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* /*context*/,
+grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* context,
                                            const ocs::v1::RegisterWorkerRequest* request,
                                            ocs::v1::RegisterWorkerResponse* response) {
+  if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
   common::Device device;
   switch (request->device()) {
     case ocs::v1::DEVICE_TYPE_CPU:
@@ -30,9 +31,10 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::Heartbeat(grpc::ServerContext* /*context*/,
+grpc::Status WorkerService::Heartbeat(grpc::ServerContext* context,
                                       const ocs::v1::HeartbeatRequest* request,
                                       ocs::v1::HeartbeatResponse* response) {
+  if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
   if (absl::Status status = workers_.Heartbeat(request->worker_id()); !status.ok()) {
     return ToGrpcStatus(status);
   }
@@ -40,9 +42,10 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::ListWorkers(grpc::ServerContext* /*context*/,
+grpc::Status WorkerService::ListWorkers(grpc::ServerContext* context,
                                         const ocs::v1::ListWorkersRequest* /*request*/,
                                         ocs::v1::ListWorkersResponse* response) {
+  if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
   for (const WorkerInfo& worker : workers_.List()) {
     ocs::v1::Worker* out = response->add_workers();
     out->set_worker_id(worker.id);
@@ -131,8 +134,9 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
 }
 
 grpc::Status WorkerService::Session(
-    grpc::ServerContext* /*context*/,
+    grpc::ServerContext* context,
     grpc::ServerReaderWriter<ocs::v1::CoordinatorMessage, ocs::v1::WorkerMessage>* stream) {
+  if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
   ocs::v1::WorkerMessage message;
   if (!stream->Read(&message) || !message.has_hello()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a session starts with a hello");
@@ -160,9 +164,10 @@ grpc::Status WorkerService::Session(
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* /*context*/,
+grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
                                            grpc::ServerReader<ocs::v1::ArtifactChunk>* reader,
                                            ocs::v1::UploadArtifactResponse* response) {
+  if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
   ocs::v1::ArtifactChunk chunk;
   if (!reader->Read(&chunk)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an upload starts with its header");

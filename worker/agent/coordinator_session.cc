@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "proto/transport_security.h"
 
 namespace ocs::worker::agent {
 namespace {
@@ -133,9 +134,12 @@ CoordinatorSession::CoordinatorSession(std::unique_ptr<Impl> impl) : impl_(std::
 
 absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Open(
     const SessionOptions& options) {
+  auto credentials =
+      api::MakeChannelCredentials({options.tls_ca, options.tls_cert, options.tls_key}, "");
+  if (!credentials.ok()) return credentials.status();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->channel = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
+  impl->channel = grpc::CreateChannel(options.coordinator, *credentials);
   impl->stub = ocs::v1::WorkerService::NewStub(impl->channel);
   auto session = std::unique_ptr<CoordinatorSession>(new CoordinatorSession(std::move(impl)));
   if (absl::Status connected = session->Connect(); !connected.ok()) return connected;

@@ -42,6 +42,9 @@ struct SessionOptions {
   std::string host;         // this worker's address, for rank 0's rendezvous
   common::Device device = common::Device::kCpu;
   int slots = 1;
+  // TLS (PEM files): the CA the coordinator's certificate chains to (empty: plaintext), and this
+  // worker's own certificate and key when the coordinator wants client certificates.
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 class CoordinatorSession {

@@ -157,6 +157,12 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
   serve->add_option("--work-dir", options->work_dir, "Checkpoints and exports, per job")
       ->capture_default_str();
   serve->add_option("--threads", options->threads, "Intra-op threads (0: all cores)");
+  serve->add_option("--tls-ca", options->tls_ca, "CA (PEM) of the coordinator's certificate: TLS")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-cert", options->tls_cert, "This worker's certificate (PEM), for mTLS")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", options->tls_key, "Its private key (PEM)")
+      ->check(CLI::ExistingFile);
   serve->add_option("--log-format", options->log_format, common::kLogFormatHelp)
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -171,8 +177,13 @@ int Serve(const ServeOptions& options) {
   common::SetLogFormat(*common::LogFormatFromString(options.log_format));
   train::ConfigureIntraOpThreads(options.threads);
   const agent::SessionOptions session_options{
-      options.coordinator, options.host,
-      options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu, options.slots};
+      options.coordinator,
+      options.host,
+      options.device == "cuda" ? common::Device::kCuda : common::Device::kCpu,
+      options.slots,
+      options.tls_ca,
+      options.tls_cert,
+      options.tls_key};
   std::unique_ptr<agent::WorkerMetrics> metrics;
   if (!options.metrics_listen.empty()) {
     auto served = agent::WorkerMetrics::Serve(options.metrics_listen, options.device);

@@ -19,6 +19,7 @@ struct ServeOptions {
   int threads = 0;
   std::string metrics_listen = "0.0.0.0:9471";
   std::string log_format = "text";
+  std::string tls_ca, tls_cert, tls_key;  // PEM files; empty tls_ca: plaintext
 };
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options);

@@ -3,7 +3,8 @@
 # Idempotent: does nothing when every package is already installed.
 # python3-torch is Debian's PyTorch on the same LibTorch: tests load exported models with it and
 # the benchmarks measure it side by side with the C++ worker. prometheus (the server and promtool)
-# is for the observability tests, which scrape a real coordinator with a real Prometheus.
+# is for the observability tests, which scrape a real coordinator with a real Prometheus;
+# kubernetes-client (kubectl kustomize) and python3-yaml check the deployment files.
 set -euo pipefail
 
 packages=(
@@ -12,8 +13,11 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libsqlite3-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
-  dataset-fashion-mnist python3-torch prometheus
+  dataset-fashion-mnist python3-torch prometheus python3-yaml openssl
 )
+# Any kubectl with `kustomize` will do; Debian's is kubernetes-client (another package may own
+# /usr/bin/kubectl already, and the two conflict).
+if ! command -v kubectl >/dev/null; then packages+=(kubernetes-client); fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -458,8 +458,14 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_v
                                       kMaxJobSpecBytes)});
   } else {
     try {
-      const YAML::Node document = YAML::Load(std::string(yaml_text));
-      spec = JobSpecSchema(&found).Read(document);
+      const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
+      if (documents.size() > 1) {
+        // Silently reading the first of several would submit something other than the file.
+        found.push_back({"", absl::StrCat("holds ", documents.size(),
+                                          " YAML documents; a job spec is exactly one")});
+      } else {
+        spec = JobSpecSchema(&found).Read(documents.empty() ? YAML::Node() : documents[0]);
+      }
     } catch (const YAML::Exception& e) {
       // Syntax errors, and nesting deeper than yaml-cpp's recursion guard.
       found.push_back({"", absl::StrCat("is not valid YAML: ", e.msg),

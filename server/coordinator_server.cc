@@ -36,6 +36,9 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
   builder.RegisterService(job_service_.get());
   builder.RegisterService(worker_service_.get());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  // No request needs more: specs are at most 1 MiB, artifacts come in 1 MiB chunks, masks are
+  // kilobytes. Larger ones get RESOURCE_EXHAUSTED before any code of ours sees them.
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();

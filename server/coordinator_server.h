@@ -34,6 +34,7 @@ struct ServerSecurity {
 
 class CoordinatorServer {
  public:
+  static constexpr int kMaxRequestBytes = 4 << 20;
   CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, JobRunner& runner,
                     const ArtifactFiles& artifacts, ProgressBoard& progress,
                     ServerSecurity security = {});

@@ -112,6 +112,13 @@ TEST(JobSpecYamlTest, ReportsTheIssuesExampleWithFieldValueAndPosition) {
             "spec.pruning.targetFlopsReduction: must be in (0, 1), got 1.5 (job.yaml:7:35)");
 }
 
+TEST(JobSpecYamlTest, SeveralDocumentsAreOneProblemNotTheFirstOneSilently) {
+  const std::vector<SpecError> errors = ErrorsOf(absl::StrCat(kMinimal, "---\n", kMinimal));
+  ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+  EXPECT_EQ(errors[0].problem, "holds 2 YAML documents; a job spec is exactly one");
+  EXPECT_FALSE(ErrorsOf("").empty());  // and none at all is not a spec either
+}
+
 TEST(JobSpecYamlTest, ReportsEveryProblemAtOnce) {
   const auto errors = ErrorsOf(R"(apiVersion: ocs/v2
 kind: PruningJob

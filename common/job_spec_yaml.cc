@@ -8,8 +8,12 @@
 #include <regex>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/spec_reader.h"
 
 namespace ocs::common {
@@ -64,9 +68,9 @@ class JobSpecSchema {
     ReadMetadata(SpecReader::Child(root, "metadata"), &spec.metadata);
     const Field body = SpecReader::Child(root, "spec");
     if (!reader_.Require(body)) return spec;
-    if (!reader_.ExpectMapping(body, {"model", "data", "training", "pruning", "regularization",
-                                      "stability", "resources", "checkpoint", "maxRestarts",
-                                      "priority"})) {
+    if (!reader_.ExpectMapping(
+            body, {"model", "data", "training", "pruning", "regularization", "stability",
+                   "resources", "checkpoint", "maxRestarts", "priority"})) {
       return spec;
     }
     ReadModel(SpecReader::Child(body, "model"), &spec.model);
@@ -447,6 +451,31 @@ class JobSpecSchema {
   SpecReader reader_;
 };
 
+// How many YAML documents the text holds, from its markers: a "---" line after content starts
+// another one (YAML forbids such a line inside a document), as does content after a "..." line.
+// Not YAML::LoadAll: yaml-cpp 0.7's loops forever on some junk after a first document (found by
+// fuzz/job_spec_fuzzer).
+int CountDocuments(absl::string_view text) {
+  auto is_content = [](absl::string_view part) {
+    part = absl::StripAsciiWhitespace(part);
+    return !part.empty() && part[0] != '#';
+  };
+  auto marker = [](absl::string_view line, absl::string_view mark) {
+    return absl::StartsWith(line, mark) && (line.size() == 3 || absl::ascii_isspace(line[3]));
+  };
+  int documents = 0;
+  bool open = false;  // the current document has content
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (marker(line, "---") || marker(line, "...")) {
+      if (open) ++documents;
+      open = marker(line, "---") && is_content(line.substr(3));  // "--- {a: 1}"
+    } else if (is_content(line) && absl::StripAsciiWhitespace(line)[0] != '%') {
+      open = true;  // '%' starts a directive, which precedes a document
+    }
+  }
+  return documents + (open ? 1 : 0);
+}
+
 }  // namespace
 
 absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_view source,
@@ -458,13 +487,13 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_v
                                       kMaxJobSpecBytes)});
   } else {
     try {
-      const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-      if (documents.size() > 1) {
-        // Silently reading the first of several would submit something other than the file.
-        found.push_back({"", absl::StrCat("holds ", documents.size(),
-                                          " YAML documents; a job spec is exactly one")});
+      // Silently reading the first of several documents would submit something other than the
+      // file.
+      if (const int documents = CountDocuments(yaml_text); documents > 1) {
+        found.push_back(
+            {"", absl::StrCat("holds ", documents, " YAML documents; a job spec is exactly one")});
       } else {
-        spec = JobSpecSchema(&found).Read(documents.empty() ? YAML::Node() : documents[0]);
+        spec = JobSpecSchema(&found).Read(YAML::Load(std::string(yaml_text)));
       }
     } catch (const YAML::Exception& e) {
       // Syntax errors, and nesting deeper than yaml-cpp's recursion guard.

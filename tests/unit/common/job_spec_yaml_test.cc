@@ -117,6 +117,11 @@ TEST(JobSpecYamlTest, SeveralDocumentsAreOneProblemNotTheFirstOneSilently) {
   ASSERT_EQ(errors.size(), 1u) << Describe(errors);
   EXPECT_EQ(errors[0].problem, "holds 2 YAML documents; a job spec is exactly one");
   EXPECT_FALSE(ErrorsOf("").empty());  // and none at all is not a spec either
+  // Markers around one document are fine; content after "..." is another document.
+  EXPECT_TRUE(ErrorsOf(absl::StrCat("---\n", kMinimal, "...\n# done\n")).empty());
+  EXPECT_EQ(ErrorsOf(absl::StrCat(kMinimal, "...\nextra: 1\n")).size(), 1u);
+  // Found by fuzz/job_spec_fuzzer: yaml-cpp's LoadAll never returns on these bytes.
+  EXPECT_FALSE(ErrorsOf(",\352ust \377\377\377\005g\n").empty());
 }
 
 TEST(JobSpecYamlTest, ReportsEveryProblemAtOnce) {

@@ -118,8 +118,16 @@ class ServiceModeTest : public ::testing::Test {
     ocs::v1::SubmitJobRequest request;
     request.set_spec_yaml(yaml);
     ocs::v1::SubmitJobResponse response;
-    grpc::ClientContext context;
-    const grpc::Status status = jobs_->SubmitJob(&context, request, &response);
+    grpc::Status status;
+    // After a coordinator restart the first call can meet the closed connection: try again.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      grpc::ClientContext context;
+      context.set_wait_for_ready(true);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      status = jobs_->SubmitJob(&context, request, &response);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.job().id();
   }
@@ -414,6 +422,84 @@ TEST_F(ServiceModeTest, RanksThatDoNotReattachAfterACoordinatorRestartRestartThe
   }
   EXPECT_EQ(requeues, 1) << Logs();
   EXPECT_THAT(ReadFile(dir_ + "/coordinator1.log"), ::testing::HasSubstr("resumed at epoch"));
+  ExpectEveryBoundaryOnceWithOnePrune(id, 8);
+}
+
+// Fault: a worker that stalls (SIGSTOP) instead of dying. Its heartbeats stop, the coordinator
+// declares it lost after the lease and restarts the job elsewhere; woken up again, the worker
+// joins again and the coordinator cancels the rank it still claims.
+TEST_F(ServiceModeTest, AStalledWorkerIsDeclaredLostAndItsJobRestartsElsewhere) {
+  OCS_SKIP_WITHOUT_GLOO();
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait();
+  StartCoordinator({"--worker-lease-seconds", "3"});
+  StartWorker(1, /*shared=*/true);
+  StartWorker(1, /*shared=*/true);
+  const std::string id = Submit(RestartableJob("stalled"));
+  ASSERT_TRUE(WaitForBoundaries(id, 3)) << Logs();
+  workers_[1]->Signal(SIGSTOP);
+  StartWorker(1, /*shared=*/true);  // a replacement joins the fleet
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  workers_[1]->Signal(SIGCONT);
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  EXPECT_EQ(job.restarts(), 1);
+  ExpectEveryBoundaryOnceWithOnePrune(id, 8);
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator1.log"), ::testing::HasSubstr("missed its heartbeats"));
+  // Awake again: it joins anew, claims its stale rank and is told to stop it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto told = [this] {
+    const std::string log = ReadFile(dir_ + "/coordinator1.log");
+    // Stopped either way: the job still runs as attempt 1, or has ended meanwhile.
+    return log.find("attempt 0 was stopped") != std::string::npos ||
+           log.find("does not run any more: rank") != std::string::npos;
+  };
+  while (!told() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(told()) << Logs();
+  EXPECT_TRUE(workers_[1]->running());
+}
+
+// Fault: the newest checkpoint is damaged when a lost worker's job restarts. The restart resumes
+// from the one before, and the decisions after it are made again, once.
+TEST_F(ServiceModeTest, ADamagedNewestCheckpointResumesFromThePreviousOne) {
+  OCS_SKIP_WITHOUT_GLOO();
+  StartWorker(1, /*shared=*/true);
+  StartWorker(1, /*shared=*/true);
+  const std::string id = Submit(RestartableJob("damaged"));
+  ASSERT_TRUE(WaitForBoundaries(id, 4)) << Logs();
+  workers_[1]->Signal(SIGKILL);
+  // Requeued, waiting for a second slot: nothing writes checkpoints now.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Get(id).state() != ocs::v1::JOB_STATE_PENDING &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::vector<fs::path> checkpoints;
+  for (const auto& entry : fs::directory_iterator(dir_ + "/shared/" + id)) {
+    if (entry.path().filename().string().rfind("checkpoint-epoch-", 0) == 0) {
+      checkpoints.push_back(entry.path());
+    }
+  }
+  ASSERT_GE(checkpoints.size(), 2u) << Logs();
+  std::sort(checkpoints.begin(), checkpoints.end());
+  const fs::path newest = checkpoints.back();
+  {
+    std::fstream file(newest, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(newest) / 2));
+    file << "damaged by the test";  // inside the weights: only the checksum notices
+  }
+  StartWorker(1, /*shared=*/true);
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(Logs(), ::testing::HasSubstr("skipping " + newest.string() + ": damaged checkpoint"));
+  // checkpoint-epoch-NNNNN.pt holds the state before epoch NNNNN: resume from the one before.
+  const std::string previous = checkpoints[checkpoints.size() - 2].filename().string();
+  const int resume_epoch = std::stoi(previous.substr(previous.find_last_of('-') + 1));
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator0.log"),
+              ::testing::HasSubstr(absl::StrCat("resumed at epoch ", resume_epoch)));
   ExpectEveryBoundaryOnceWithOnePrune(id, 8);
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
+#include <zlib.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,22 @@ std::vector<fs::path> CheckpointFiles(const std::string& dir) {
   return files;
 }
 
+// CRC-32 of the metadata and every tensor's key and bytes. LibTorch's archive does not notice
+// bytes changed inside a tensor record: a flipped bit would resume a job from damaged weights.
+std::string ContentChecksum(const Checkpoint& checkpoint) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&crc](const void* data, size_t size) {
+    crc = crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(size));
+  };
+  add(checkpoint.meta_json.data(), checkpoint.meta_json.size());
+  for (const auto& [key, tensor] : checkpoint.tensors) {  // a std::map: always in key order
+    add(key.data(), key.size());
+    const at::Tensor bytes = tensor.detach().to(at::kCPU).contiguous();
+    add(bytes.data_ptr(), bytes.nbytes());
+  }
+  return absl::StrFormat("%08x", crc);
+}
+
 absl::StatusOr<Checkpoint> ReadCheckpoint(const fs::path& path) {
   try {
     torch::serialize::InputArchive archive;
@@ -44,6 +61,12 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const fs::path& path) {
       at::Tensor tensor;
       archive.read(std::string(key), tensor);
       checkpoint.tensors.emplace(std::string(key), tensor);
+    }
+    c10::IValue stored;
+    if (archive.try_read("crc32", stored) && stored.toStringRef() != ContentChecksum(checkpoint)) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": damaged checkpoint (checksum ",
+                                              ContentChecksum(checkpoint), ", written as ",
+                                              stored.toStringRef(), ")"));
     }
     return checkpoint;
   } catch (const std::exception& e) {
@@ -69,6 +92,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int epoch, const Checkpoint
       keys.push_back(key);
     }
     archive.write("tensor_keys", c10::IValue(absl::StrJoin(keys, "\n")));
+    archive.write("crc32", c10::IValue(ContentChecksum(checkpoint)));
     archive.save_to(temporary.string());
   } catch (const std::exception& e) {
     fs::remove(temporary, ec);

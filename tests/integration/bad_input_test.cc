@@ -115,5 +115,42 @@ TEST_F(BadInputTest, TheCoordinatorRejectsEachAndStoresNothing) {
   EXPECT_EQ(listed.jobs_size(), 0);
 }
 
+// Artifacts are served from the paths the store recorded for a job, never from names in the
+// request: ids and names that try to climb out of the data folder find nothing.
+TEST_F(BadInputTest, PathsInJobIdsAndArtifactNamesReachNoFile) {
+  const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
+  Subprocess coordinator({OCS_COORDINATOR_BIN, "--listen", address, "--data-dir",
+                          dir_ + "/coordinator", "--metrics-listen", kAnyPort},
+                         dir_ + "/coordinator.log");
+  auto jobs = ocs::v1::JobService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int attempts = 0;
+  for (const std::string id : {"../../../../etc", "/etc/passwd", "..", "a/../../b", ""}) {
+    for (const std::string name :
+         {"../../../../etc/passwd", "/etc/passwd", "model.pt", "ocs.db", "../ocs.db"}) {
+      ocs::v1::DownloadArtifactRequest request;
+      request.set_id(id);
+      request.set_name(name);
+      grpc::ClientContext context;
+      context.set_wait_for_ready(true);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      auto reader = jobs->DownloadArtifact(&context, request);
+      ocs::v1::ArtifactData data;
+      std::string bytes;
+      while (reader->Read(&data)) bytes += data.data();
+      const grpc::Status status = reader->Finish();
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << id << " " << name;
+      EXPECT_TRUE(bytes.empty()) << id << " " << name;
+      ++attempts;
+    }
+    ocs::v1::GetJobRequest get;
+    get.set_id(id);
+    ocs::v1::Job job;
+    grpc::ClientContext context;
+    EXPECT_EQ(jobs->GetJob(&context, get, &job).error_code(), grpc::StatusCode::NOT_FOUND) << id;
+  }
+  EXPECT_EQ(attempts, 25);
+}
+
 }  // namespace
 }  // namespace ocs::testing

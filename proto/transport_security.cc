@@ -11,15 +11,14 @@
 namespace ocs::api {
 namespace {
 
+// A PEM file named by `flag`; "" for no file. InvalidArgument naming both when unreadable.
 absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& flag) {
   if (path.empty()) return std::string();
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream content;
-  content << file.rdbuf();
-  if (!file || content.str().empty()) {
+  auto content = ReadSecretFile(path, flag);
+  if (!content.ok() || content->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
   }
-  return content.str();
+  return content;
 }
 
 // Compares without leaking where the first difference is: time depends on lengths only.

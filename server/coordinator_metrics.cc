@@ -150,22 +150,15 @@ class StoreCollector final : public prometheus::Collectable {
 
   // Jobs not ended, and jobs that ended within the retention period.
   std::vector<JobRecord> JobsToShow() const {
-    std::vector<JobRecord> jobs;
-    for (const JobFilter& filter :
-         {JobFilter{
-              std::vector<JobState>(std::begin(kActiveStates), std::end(kActiveStates)), {}, 0},
-          JobFilter{{JobState::kPending}, {}, 0},
-          JobFilter{{JobState::kSucceeded, JobState::kFailed, JobState::kCancelled},
-                    {},
-                    clock_() - retention_ms_}}) {
-      std::string token;
-      do {
-        auto page = store_.List(filter, 500, token);
-        if (!page.ok()) break;
-        jobs.insert(jobs.end(), page->jobs.begin(), page->jobs.end());
-        token = page->next_page_token;
-      } while (!token.empty());
-    }
+    std::vector<JobRecord> jobs =
+        ListAllJobs(store_, {{JobState::kPending, JobState::kScheduled, JobState::kDense,
+                              JobState::kSparsityLearning, JobState::kPruned},
+                             {}});
+    const std::vector<JobRecord> ended =
+        ListAllJobs(store_, {{JobState::kSucceeded, JobState::kFailed, JobState::kCancelled},
+                             {},
+                             clock_() - retention_ms_});
+    jobs.insert(jobs.end(), ended.begin(), ended.end());
     return jobs;
   }
 

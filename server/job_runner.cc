@@ -32,19 +32,6 @@ std::vector<int> GroupSizes(const common::JobSpec& spec) {
   return groups.ok() ? groups->sizes() : std::vector<int>{};
 }
 
-// Every job in one of `states`, newest first.
-std::vector<JobRecord> ListAll(JobStore& store, std::vector<JobState> states) {
-  std::vector<JobRecord> jobs;
-  std::string token;
-  do {
-    auto page = store.List({states, {}}, 500, token);
-    if (!page.ok()) break;
-    jobs.insert(jobs.end(), page->jobs.begin(), page->jobs.end());
-    token = page->next_page_token;
-  } while (!token.empty());
-  return jobs;
-}
-
 absl::Status CheckMetrics(const RankReport& r) {
   for (const auto& [name, value] :
        {std::pair{"trainLoss", r.train_loss}, std::pair{"trainAccuracy", r.train_accuracy},
@@ -228,7 +215,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
 
 void JobRunner::Schedule() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<JobRecord> pending = ListAll(store_, {JobState::kPending});
+  std::vector<JobRecord> pending = ListAllJobs(store_, {{JobState::kPending}, {}});
   std::reverse(pending.begin(), pending.end());  // oldest first
   std::stable_sort(pending.begin(), pending.end(), [](const JobRecord& a, const JobRecord& b) {
     return Priority(a) > Priority(b);
@@ -242,7 +229,7 @@ std::vector<std::string> JobRunner::AwaitReattachment(int64_t grace_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> waiting;
   for (const JobRecord& job :
-       ListAll(store_, std::vector<JobState>(std::begin(kActiveStates), std::end(kActiveStates)))) {
+       ListAllJobs(store_, {{std::begin(kActiveStates), std::end(kActiveStates)}, {}})) {
     auto run = Rebuild(job);
     if (!run.ok()) {
       (void)store_.Transition(

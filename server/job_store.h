@@ -38,4 +38,17 @@ class JobStore {
   virtual absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) = 0;
 };
 
+// Every job the filter selects, newest first, across all pages (none when the store fails).
+inline std::vector<JobRecord> ListAllJobs(JobStore& store, const JobFilter& filter) {
+  std::vector<JobRecord> jobs;
+  std::string token;
+  do {
+    auto page = store.List(filter, 500, token);
+    if (!page.ok()) break;
+    jobs.insert(jobs.end(), page->jobs.begin(), page->jobs.end());
+    token = page->next_page_token;
+  } while (!token.empty());
+  return jobs;
+}
+
 }  // namespace ocs::server

@@ -56,7 +56,18 @@ class BadInputTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
+  // A coordinator of the test's own, and a Job API stub to it.
+  std::unique_ptr<ocs::v1::JobService::Stub> StartCoordinator() {
+    const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
+    coordinator_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address, "--data-dir",
+                                 dir_ + "/coordinator", "--metrics-listen", kAnyPort},
+        dir_ + "/coordinator.log");
+    return ocs::v1::JobService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  }
   std::string dir_;
+  std::unique_ptr<Subprocess> coordinator_;
 };
 
 TEST_F(BadInputTest, OcsctlValidateRejectsEachWithAMessage) {
@@ -78,12 +89,7 @@ TEST_F(BadInputTest, TheWorkerRejectsEachWithAMessage) {
 }
 
 TEST_F(BadInputTest, TheCoordinatorRejectsEachAndStoresNothing) {
-  const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
-  Subprocess coordinator({OCS_COORDINATOR_BIN, "--listen", address, "--data-dir",
-                          dir_ + "/coordinator", "--metrics-listen", kAnyPort},
-                         dir_ + "/coordinator.log");
-  auto jobs = ocs::v1::JobService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto jobs = StartCoordinator();
   auto submit = [&](const std::string& yaml) {
     ocs::v1::SubmitJobRequest request;
     request.set_spec_yaml(yaml);
@@ -108,7 +114,7 @@ TEST_F(BadInputTest, TheCoordinatorRejectsEachAndStoresNothing) {
   const grpc::Status huge = submit(std::string(5 << 20, '#'));
   EXPECT_EQ(huge.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << huge.error_message();
   // Nothing was stored, and the coordinator still serves.
-  EXPECT_TRUE(coordinator.running());
+  EXPECT_TRUE(coordinator_->running());
   ocs::v1::ListJobsResponse listed;
   grpc::ClientContext context;
   ASSERT_TRUE(jobs->ListJobs(&context, {}, &listed).ok());
@@ -118,12 +124,7 @@ TEST_F(BadInputTest, TheCoordinatorRejectsEachAndStoresNothing) {
 // Artifacts are served from the paths the store recorded for a job, never from names in the
 // request: ids and names that try to climb out of the data folder find nothing.
 TEST_F(BadInputTest, PathsInJobIdsAndArtifactNamesReachNoFile) {
-  const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
-  Subprocess coordinator({OCS_COORDINATOR_BIN, "--listen", address, "--data-dir",
-                          dir_ + "/coordinator", "--metrics-listen", kAnyPort},
-                         dir_ + "/coordinator.log");
-  auto jobs = ocs::v1::JobService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto jobs = StartCoordinator();
   int attempts = 0;
   for (const std::string id : {"../../../../etc", "/etc/passwd", "..", "a/../../b", ""}) {
     for (const std::string name :

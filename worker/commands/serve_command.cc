@@ -33,15 +33,14 @@ struct Worker {
 
 // Trains one assigned rank; `fail` reports a problem to the coordinator.
 void TrainRank(const Worker& worker, const agent::Assignment& assignment,
-               const agent::RankLabels& labels, const std::function<void(absl::Status)>& fail) {
+               const common::JobSpec& spec, const agent::RankLabels& labels,
+               const std::function<void(absl::Status)>& fail) {
   agent::CoordinatorSession& session = worker.session;
-  auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
-  if (!spec.ok()) return fail(spec.status());
   auto collectives = train::JoinProcessGroup(
-      {assignment.master, assignment.rank, assignment.world_size, spec->resources.device});
+      {assignment.master, assignment.rank, assignment.world_size, spec.resources.device});
   if (!collectives.ok()) return fail(collectives.status());
   train::TrainerOptions trainer_options;
-  trainer_options.spec = *spec;
+  trainer_options.spec = spec;
   trainer_options.output_dir = absl::StrCat(worker.options.work_dir, "/", assignment.job_id);
   trainer_options.quiet = true;
   trainer_options.resume = assignment.resume;
@@ -63,7 +62,7 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
     last_progress = now;
     session.Progress(assignment, epoch, step, steps);
   };
-  agent::AgentDecisionSource decisions(session, assignment, spec->stability.monitor_start_epoch);
+  agent::AgentDecisionSource decisions(session, assignment, spec.stability.monitor_start_epoch);
   auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
@@ -76,7 +75,7 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
     if (assignment.rank == 0) {
       common::LogInfo(absl::StrFormat(
           "epoch %d/%d: %s loss %.3f test accuracy %.2f%% J̄ %s %.0f img/s", r.epoch + 1,
-          spec->training.epochs, common::ToString(r.phase), r.train_loss, 100 * r.test_accuracy,
+          spec.training.epochs, common::ToString(r.phase), r.train_loss, 100 * r.test_accuracy,
           r.j_bar ? absl::StrFormat("%.4f", *r.j_bar) : std::string("-"), r.images_per_second));
     }
   });
@@ -98,10 +97,8 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
 // Runs one assigned rank to its end and tells the coordinator how it went.
 void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   agent::CoordinatorSession& session = worker.session;
-  const agent::RankLabels labels{assignment.job_id,
-                                 common::ParseJobSpec(assignment.spec_yaml, assignment.job_id)
-                                     .value_or(common::JobSpec{})
-                                     .metadata.name,
+  const auto spec = common::ParseJobSpec(assignment.spec_yaml, assignment.job_id);
+  const agent::RankLabels labels{assignment.job_id, spec.ok() ? spec->metadata.name : std::string(),
                                  assignment.rank};
   // Every line this rank's thread logs names its job and rank (the trainer adds the epoch).
   const common::ScopedLogFields log_fields({assignment.job_id, assignment.rank});
@@ -116,7 +113,11 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   // A peer that died mid-collective surfaces as an exception from c10d: this rank fails, the
   // worker process carries on, and the job may restart from its checkpoint.
   try {
-    TrainRank(worker, assignment, labels, fail);
+    if (spec.ok()) {
+      TrainRank(worker, assignment, *spec, labels, fail);
+    } else {
+      fail(spec.status());
+    }
   } catch (const std::exception& e) {
     fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
   }

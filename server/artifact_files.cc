@@ -10,6 +10,20 @@
 #include "server/ids.h"
 
 namespace ocs::server {
+namespace {
+
+// A full disk (or quota) is the one failure that may pass: ResourceExhausted, which the worker
+// waits out while it still has the file. Anything else is Unavailable.
+absl::Status DiskError(absl::string_view action, const std::string& path, int error) {
+  const std::string message = absl::StrCat(action, " ", path, ": ", std::strerror(error));
+  if (error == ENOSPC || error == EDQUOT) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the coordinator's artifact disk is full: ", message));
+  }
+  return absl::UnavailableError(message);
+}
+
+}  // namespace
 
 bool ArtifactFiles::AllowedName(absl::string_view name) {
   return name == "model.pt" || name == "report.json";
@@ -25,23 +39,25 @@ ArtifactFiles::Upload::~Upload() {
 
 absl::Status ArtifactFiles::Upload::Append(absl::string_view data) {
   if (size_ + static_cast<int64_t>(data.size()) > kMaxBytes) {
-    return absl::ResourceExhaustedError(
+    return absl::InvalidArgumentError(
         absl::StrCat("an artifact may be at most ", kMaxBytes, " bytes"));
   }
   if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
-    return absl::UnavailableError(absl::StrCat("writing ", temporary_, ": ", std::strerror(errno)));
+    return DiskError("writing", temporary_, errno);
   }
   size_ += static_cast<int64_t>(data.size());
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ArtifactFiles::Upload::Commit() {
+  // Buffered bytes meet a full disk here at the latest.
   const bool flushed = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+  const int flush_error = errno;
   std::fclose(file_);
   file_ = nullptr;
-  if (!flushed || std::rename(temporary_.c_str(), path_.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("storing ", path_, ": ", std::strerror(errno)));
-  }
+  if (!flushed) return DiskError("writing", temporary_, flush_error);
+  if (std::rename(temporary_.c_str(), path_.c_str()) != 0)
+    return DiskError("storing", path_, errno);
   committed_ = true;
   return path_;
 }
@@ -55,13 +71,10 @@ absl::StatusOr<std::unique_ptr<ArtifactFiles::Upload>> ArtifactFiles::Begin(
   const std::string folder = absl::StrCat(root_, "/", job_id);
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", folder, ": ", ec.message()));
+  if (ec) return DiskError("cannot create", folder, ec.value());
   const std::string temporary = absl::StrCat(folder, "/.", name, ".", RandomIdSuffix(8));
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (!file) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
-  }
+  if (!file) return DiskError("cannot write", temporary, errno);
   return std::make_unique<Upload>(file, temporary, absl::StrCat(folder, "/", name));
 }
 

@@ -27,7 +27,8 @@ class ArtifactFiles {
    public:
     Upload(std::FILE* file, std::string temporary, std::string path);
     ~Upload();  // removes the temporary file unless committed
-    // ResourceExhausted past kMaxBytes, Unavailable when the disk refuses.
+    // InvalidArgument past kMaxBytes, ResourceExhausted when the disk is full, Unavailable when
+    // it refuses otherwise.
     absl::Status Append(absl::string_view data);
     // Flushes to disk and renames into place; returns the final path.
     absl::StatusOr<std::string> Commit();
@@ -40,8 +41,8 @@ class ArtifactFiles {
     bool committed_ = false;
   };
 
-  // InvalidArgument for a name other than the allowed ones; Unavailable when the folder cannot
-  // be written.
+  // InvalidArgument for a name other than the allowed ones; ResourceExhausted when the disk is
+  // full, Unavailable when the folder cannot be written otherwise.
   absl::StatusOr<std::unique_ptr<Upload>> Begin(const std::string& job_id,
                                                 const std::string& name) const;
 

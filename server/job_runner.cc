@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/crash_point.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
 #include "worker/engine/channel_groups.h"
@@ -357,6 +358,7 @@ absl::Status JobRunner::ReportLocked(const std::string& worker_id, const RankRep
            absl::StrCat("epoch ", report.epoch, ": ", stored.message()));
     return absl::OkStatus();
   }
+  common::CrashPoint(common::crash_point::kBoundaryStored);
   run.digests.clear();
   run.rank0 = {};
   run.last_verdict = *verdict;

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/crash_point.h"
 #include "common/log.h"
 #include "server/grpc_status.h"
 #include "server/worker_session.h"
@@ -190,6 +191,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
   } while (reader->Read(&chunk));
   auto path = (*upload)->Commit();
   if (!path.ok()) return ToGrpcStatus(path.status());
+  common::CrashPoint(common::crash_point::kArtifactWritten);
   if (absl::Status recorded = runner_.RecordArtifact(job_id, {name, *path, (*upload)->size()});
       !recorded.ok()) {
     return ToGrpcStatus(recorded);

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/crash_point.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
@@ -317,6 +318,7 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
   const auto rank = impl_->ranks.find(KeyOf(assignment));
   if (rank != impl_->ranks.end()) rank->second.pending = *out;
   impl_->Write(message);  // without a connection the report goes with the next hello
+  common::CrashPoint(common::crash_point::kReportSent);
   const auto key = std::make_tuple(job_id, assignment.attempt, report.epoch);
   const auto attempt = std::make_pair(job_id, assignment.attempt);
   impl_->changed.wait(lock, [&] {
@@ -333,7 +335,8 @@ absl::StatusOr<common::Verdict> CoordinatorSession::Exchange(const Assignment& a
 
 absl::Status CoordinatorSession::Upload(const Assignment& assignment, const std::string& name,
                                         const std::string& path) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  const auto give_up = std::chrono::steady_clock::now() + impl_->options.upload_retry;
+  bool said_full = false;
   while (true) {
     std::string worker_id;
     {
@@ -344,12 +347,21 @@ absl::Status CoordinatorSession::Upload(const Assignment& assignment, const std:
     }
     absl::Status status = UploadOnce(*impl_->stub, assignment, worker_id, name, path);
     // After a reconnection the coordinator may not know this worker or its re-attached rank 0
-    // for a moment: try again until the attempt is cancelled or time runs out.
-    const bool transient =
-        Unreachable(status) || absl::IsNotFound(status) || absl::IsPermissionDenied(status);
-    if (status.ok() || !transient || ShouldStop(assignment) ||
-        std::chrono::steady_clock::now() > give_up) {
-      return status;
+    // for a moment; a full disk may be freed. Try again until the attempt is cancelled or time
+    // runs out.
+    const bool disk_full = absl::IsResourceExhausted(status);
+    const bool transient = Unreachable(status) || absl::IsNotFound(status) ||
+                           absl::IsPermissionDenied(status) || disk_full;
+    if (status.ok() || !transient || ShouldStop(assignment)) return status;
+    if (std::chrono::steady_clock::now() > give_up) {
+      return absl::Status(status.code(), absl::StrCat(status.message(), "; gave up after ",
+                                                      impl_->options.upload_retry.count(),
+                                                      " s, the file stays at ", path));
+    }
+    if (disk_full && !said_full) {
+      common::LogWarning(absl::StrCat(status.message(), "; retrying for up to ",
+                                      impl_->options.upload_retry.count(), " s"));
+      said_full = true;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }

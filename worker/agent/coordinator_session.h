@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -45,6 +46,9 @@ struct SessionOptions {
   // TLS (PEM files): the CA the coordinator's certificate chains to (empty: plaintext), and this
   // worker's own certificate and key when the coordinator wants client certificates.
   std::string tls_ca, tls_cert, tls_key;
+  // How long rank 0 keeps offering an artifact the coordinator cannot take yet (unreachable, its
+  // disk full) before the job fails. The file stays in the work folder either way.
+  std::chrono::seconds upload_retry{600};
 };
 
 class CoordinatorSession {
@@ -71,8 +75,9 @@ class CoordinatorSession {
   void Finished(const Assignment& assignment, bool succeeded, const std::string& message,
                 bool retryable = false);
   // Sends the file at `path` to the coordinator as the job's artifact `name` (rank 0, at the end
-  // of training), again after a reconnection if the coordinator went away meanwhile. The
-  // coordinator's status, prefixed with what was being uploaded, on failure.
+  // of training). Tried again after a reconnection, and while the coordinator's disk is full,
+  // for up to `upload_retry`. The coordinator's status, prefixed with what was being uploaded,
+  // on failure.
   absl::Status Upload(const Assignment& assignment, const std::string& name,
                       const std::string& path);
   // Tells the coordinator how far rank 0 is within `epoch` (for people watching the job).

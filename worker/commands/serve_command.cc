@@ -168,6 +168,12 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   serve
+      ->add_option("--upload-retry-seconds", options->upload_retry_seconds,
+                   "How long rank 0 retries an artifact upload the coordinator cannot take yet "
+                   "(unreachable, disk full) before the job fails")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
       ->add_option("--metrics-listen", options->metrics_listen,
                    "Prometheus /metrics address (host:port; empty: no metrics)")
       ->capture_default_str();
@@ -184,7 +190,8 @@ int Serve(const ServeOptions& options) {
       options.slots,
       options.tls_ca,
       options.tls_cert,
-      options.tls_key};
+      options.tls_key,
+      std::chrono::seconds(options.upload_retry_seconds)};
   std::unique_ptr<agent::WorkerMetrics> metrics;
   if (!options.metrics_listen.empty()) {
     auto served = agent::WorkerMetrics::Serve(options.metrics_listen, options.device);

@@ -20,6 +20,7 @@ struct ServeOptions {
   std::string metrics_listen = "0.0.0.0:9471";
   std::string log_format = "text";
   std::string tls_ca, tls_cert, tls_key;  // PEM files; empty tls_ca: plaintext
+  int upload_retry_seconds = 600;
 };
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options);

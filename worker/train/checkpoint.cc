@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/crash_point.h"
 
 namespace ocs::worker::train {
 namespace {
@@ -31,6 +32,18 @@ std::vector<fs::path> CheckpointFiles(const std::string& dir) {
   }
   std::sort(files.rbegin(), files.rend());  // zero-padded epochs sort by name
   return files;
+}
+
+// A crash between writing a checkpoint and renaming it into place leaves its temporary file; the
+// reader never looks at those, the next write clears them away. (Only rank 0 writes.)
+void RemoveUnfinishedWrites(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, kPrefix) && absl::EndsWith(name, ".pt.tmp")) {
+      fs::remove(entry.path(), ec);
+    }
+  }
 }
 
 // CRC-32 of the metadata and every tensor's key and bytes. LibTorch's archive does not notice
@@ -98,12 +111,14 @@ absl::Status WriteCheckpoint(const std::string& dir, int epoch, const Checkpoint
     fs::remove(temporary, ec);
     return absl::UnavailableError(absl::StrCat("writing ", temporary.string(), ": ", e.what()));
   }
+  common::CrashPoint(common::crash_point::kCheckpointWritten);
   fs::rename(temporary, final_path, ec);
   if (ec)
     return absl::UnavailableError(
         absl::StrCat("renaming to ", final_path.string(), ": ", ec.message()));
   const std::vector<fs::path> files = CheckpointFiles(dir);
   for (size_t i = kKept; i < files.size(); ++i) fs::remove(files[i], ec);
+  RemoveUnfinishedWrites(dir);
   return absl::OkStatus();
 }
 

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/crash_point.h"
 #include "common/log.h"
 #include "common/lr_schedule.h"
 #include "worker/engine/compensation.h"
@@ -565,6 +566,7 @@ absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
         100.0 * (1.0 - double(cost.flops) / summary.dense_flops), compensated,
         100 * *summary.accuracy_before_prune, 100 * *summary.accuracy_after_prune));
   }
+  common::CrashPoint(common::crash_point::kPruned);
   return SaveCheckpoint();
 }
 

@@ -58,5 +58,20 @@ TEST_F(CheckpointTest, BytesChangedInsideATensorSkipToThePreviousCheckpoint) {
   EXPECT_THAT(skipped[0], ::testing::HasSubstr("checkpoint-epoch-00002.pt: damaged checkpoint"));
 }
 
+// A crash between writing and renaming leaves a temporary file: never read, cleared by the next
+// write.
+TEST_F(CheckpointTest, AnUnfinishedWriteIsIgnoredThenClearedAway) {
+  const fs::path unfinished = fs::path(dir_) / "checkpoint-epoch-00003.pt.tmp";
+  std::ofstream(unfinished) << "half a checkpoint";
+  std::vector<std::string> skipped;
+  auto read = ReadLatestCheckpoint(dir_, &skipped);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->meta_json, "{\"epoch\":2}");
+  EXPECT_TRUE(skipped.empty());
+  ASSERT_TRUE(WriteCheckpoint(dir_, 4, Make("{\"epoch\":4}")).ok());
+  EXPECT_FALSE(fs::exists(unfinished));
+  EXPECT_TRUE(fs::exists(fs::path(dir_) / "checkpoint-epoch-00004.pt"));
+}
+
 }  // namespace
 }  // namespace ocs::worker::train

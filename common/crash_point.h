@@ -12,7 +12,7 @@ namespace ocs::common {
 namespace crash_point {
 // Worker: an epoch report was handed to the stream, its verdict not yet heard.
 inline constexpr char kReportSent[] = "worker-report-sent";
-// Worker: the model was physically pruned, the checkpoint after the prune not yet written.
+// Worker: the model was physically pruned; the epoch after the prune not yet trained.
 inline constexpr char kPruned[] = "worker-pruned";
 // Worker: a checkpoint's bytes are in its temporary file, not yet renamed into place.
 inline constexpr char kCheckpointWritten[] = "worker-checkpoint-written";

@@ -64,6 +64,8 @@ void JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
     std::vector<const RankClaim*> attached;
     for (const RankClaim& claim : claims) {
       if (absl::Status status = Claim(worker_id, claim); !status.ok()) {
+        // A rank that finished long ago, remembered in case this coordinator had restarted.
+        if (claim.finished) continue;
         common::LogWarning(absl::StrCat("worker ", worker_id, ": ", status.message()),
                            {claim.job_id, claim.rank});
         link->Cancel(claim.job_id, claim.attempt, std::string(status.message()));
@@ -121,6 +123,30 @@ absl::Status JobRunner::Claim(const std::string& worker_id, const RankClaim& cla
                     {claim.job_id});
   }
   return absl::OkStatus();
+}
+
+void JobRunner::Detach(const std::string& worker_id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    links_.erase(worker_id);
+    used_slots_.erase(worker_id);
+    const int64_t deadline = clock_() + int64_t{1000} * workers_.lease_seconds();
+    for (auto& [id, run] : running_) {
+      bool held = false;
+      for (std::string& holder : run.rank_workers) {
+        if (holder == worker_id) holder.clear(), held = true;
+      }
+      if (!held) continue;
+      if (run.reattach_deadline_ms == 0) {
+        run.reattach_deadline_ms = deadline;
+        run.reattach_cause = absl::StrCat("worker ", worker_id, "'s session closed");
+      }
+      common::LogWarning(absl::StrCat("worker ", worker_id, "'s session closed; its ranks have ",
+                                      workers_.lease_seconds(), " s to re-attach"),
+                         {id});
+    }
+  }
+  Schedule();
 }
 
 void JobRunner::Disconnect(const std::string& worker_id) {
@@ -241,6 +267,7 @@ std::vector<std::string> JobRunner::AwaitReattachment(int64_t grace_ms) {
       continue;
     }
     run->reattach_deadline_ms = clock_() + grace_ms;
+    run->reattach_cause = "the coordinator restarted";
     running_.emplace(job.id, *std::move(run));
     waiting.push_back(job.id);
   }
@@ -286,8 +313,8 @@ std::vector<std::string> JobRunner::ExpireReattachments() {
       for (int rank = 0; rank < static_cast<int>(run.rank_workers.size()); ++rank) {
         if (run.rank_workers[rank].empty()) missing.push_back(rank);
       }
-      LoseJob(id, absl::StrCat("the coordinator restarted and rank(s) ",
-                               absl::StrJoin(missing, ", "), " did not re-attach in time"));
+      LoseJob(id, absl::StrCat(run.reattach_cause, " and rank(s) ", absl::StrJoin(missing, ", "),
+                               " did not re-attach in time"));
     }
   }
   if (!expired.empty()) Schedule();
@@ -316,6 +343,10 @@ absl::Status JobRunner::ReportLocked(const std::string& worker_id, const RankRep
   // A rank that re-attached still waiting for a verdict given before the restart hears it again.
   if (reattaching && run.last_verdict && report.epoch == run.last_verdict->epoch) {
     links_.at(worker_id)->SendVerdict(report.job_id, run.attempt, *run.last_verdict);
+    return absl::OkStatus();
+  }
+  // One whose report arrived before its session closed: the claim repeats it.
+  if (reattaching && report.epoch == run.next_epoch && run.digests.count(report.rank)) {
     return absl::OkStatus();
   }
   if (report.epoch != run.next_epoch) {

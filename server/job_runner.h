@@ -85,10 +85,14 @@ class JobRunner {
   // the rank) is cancelled on `link`, naming why.
   void Connect(const std::string& worker_id, WorkerLink* link,
                const std::vector<RankClaim>& claims = {});
-  // The session closed or the lease ran out: every job with a rank there is stopped and, while
-  // it has restarts left (spec.maxRestarts), queued again to resume from its newest checkpoint;
-  // otherwise it fails, naming the worker.
+  // The lease ran out: every job with a rank there is stopped and, while it has restarts left
+  // (spec.maxRestarts), queued again to resume from its newest checkpoint; otherwise it fails,
+  // naming the worker.
   void Disconnect(const std::string& worker_id);
+  // The session closed, which a cut connection does too: the worker's ranks may still run and
+  // claim their places again when it comes back. Each job with a rank there waits up to the
+  // worker lease for it (ExpireReattachments), as after a coordinator restart.
+  void Detach(const std::string& worker_id);
   // Starts the pending jobs that fit on the connected workers: higher spec.priority first, oldest
   // first within a priority; a job that does not fit holds the queue (no job overtakes it).
   void Schedule();
@@ -131,9 +135,10 @@ class JobRunner {
     std::string master;  // rank 0's c10d store: its port stays taken while the job runs
     // The verdict for next_epoch - 1, for a rank that re-attaches still waiting for it.
     std::optional<common::Verdict> last_verdict;
-    // After a coordinator restart: when the job stops waiting for unclaimed ranks ("" in
-    // rank_workers). 0 once every rank is back.
+    // After a coordinator restart or a closed session: when the job stops waiting for unclaimed
+    // ranks ("" in rank_workers), and why they went. 0 once every rank is back.
     int64_t reattach_deadline_ms = 0;
+    std::string reattach_cause;
   };
 
   enum class Start { kStarted, kWaiting, kSkipped };

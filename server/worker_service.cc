@@ -159,7 +159,7 @@ grpc::Status WorkerService::Session(
       session.Cancel(job, attempt, std::string(status.message()));
     }
   }
-  runner_.Disconnect(worker_id);
+  runner_.Detach(worker_id);
   session.Close();
   writer.join();
   return grpc::Status::OK;

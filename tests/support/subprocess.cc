@@ -79,9 +79,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seco
   return result;
 }
 
-Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& log_path) {
+Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& log_path,
+                       const std::vector<std::string>& environment) {
   pid_ = fork();
   if (pid_ == 0) {
+    for (const std::string& entry : environment) putenv(const_cast<char*>(entry.c_str()));
     const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(log, STDOUT_FILENO);
     dup2(log, STDERR_FILENO);

@@ -23,7 +23,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 // kills it, so a failing test leaves nothing behind.
 class Subprocess {
  public:
-  Subprocess(const std::vector<std::string>& argv, const std::string& log_path);
+  // `environment`: KEY=VALUE entries set on top of this process's environment.
+  Subprocess(const std::vector<std::string>& argv, const std::string& log_path,
+             const std::vector<std::string>& environment = {});
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;

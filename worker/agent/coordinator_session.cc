@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 #include <tuple>
@@ -34,12 +35,16 @@ absl::StatusOr<common::Verdict> VerdictFrom(const ocs::v1::Verdict& in) {
   return verdict;
 }
 
-// A rank assigned to this worker and not finished: claimed again after a reconnection.
+// A rank assigned to this worker: claimed again after a reconnection. A finished rank is
+// remembered for a while: the coordinator keeps finishes in memory only, and one that restarts
+// before all of a job's ranks finished hears them again from the claims.
 struct RankState {
   Assignment assignment;
   std::optional<ocs::v1::EpochReport> pending;    // sent, its verdict not yet here
-  std::optional<ocs::v1::RankFinished> finished;  // ended while the coordinator was away
+  std::optional<ocs::v1::RankFinished> finished;  // how it ended
+  std::chrono::steady_clock::time_point finished_at;
 };
+constexpr std::chrono::minutes kRememberFinished{10};
 using RankKey = std::tuple<std::string, int, int>;  // job, attempt, rank
 
 RankKey KeyOf(const Assignment& a) { return {a.job_id, a.attempt, a.rank}; }
@@ -197,13 +202,14 @@ absl::Status CoordinatorSession::Connect() {
     (void)stream->Finish();
     return absl::UnavailableError(absl::StrCat("session with ", address, " closed"));
   }
-  // The finishes went with the hello: those ranks are the coordinator's to close now.
-  for (auto it = impl_->ranks.begin(); it != impl_->ranks.end();) {
-    it = it->second.finished ? impl_->ranks.erase(it) : std::next(it);
-  }
   if (!impl_->worker_id.empty()) {
+    const auto& claims = hello.hello().ranks();
+    const auto running =
+        std::count_if(claims.begin(), claims.end(),
+                      [](const ocs::v1::RankClaim& c) { return !c.has_finished(); });
     common::LogInfo(absl::StrCat("joined ", address, " again as ", registered.worker_id(),
-                                 ", claiming ", hello.hello().ranks_size(), " running rank(s)"));
+                                 ", claiming ", running, " running rank(s) and ",
+                                 claims.size() - running, " finished"));
   }
   impl_->context = std::move(context);
   impl_->stream = std::move(stream);
@@ -250,7 +256,7 @@ void CoordinatorSession::ReadLoop() {
       const Assignment assignment{a.job_id(), a.spec_yaml(), a.rank(),  a.world_size(),
                                   a.master(), a.attempt(),   a.resume()};
       impl_->assignments.push_back(assignment);
-      impl_->ranks[KeyOf(assignment)] = {assignment, std::nullopt, std::nullopt};
+      impl_->ranks[KeyOf(assignment)].assignment = assignment;
     } else if (message.has_verdict()) {
       const auto& v = message.verdict();
       impl_->verdicts[{v.job_id(), v.attempt(), v.epoch()}] = v;
@@ -396,11 +402,17 @@ void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
   out.mutable_finished()->set_message(message);
   out.mutable_finished()->set_retryable(retryable);
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Write(out);  // or, without a connection, with the next hello
+  const auto now = std::chrono::steady_clock::now();
   const auto rank = impl_->ranks.find(KeyOf(assignment));
-  if (impl_->Write(out)) {
-    if (rank != impl_->ranks.end()) impl_->ranks.erase(rank);
-  } else if (rank != impl_->ranks.end()) {
-    rank->second.finished = out.finished();  // told with the next hello
+  if (rank != impl_->ranks.end()) {
+    rank->second.pending.reset();
+    rank->second.finished = out.finished();
+    rank->second.finished_at = now;
+  }
+  for (auto it = impl_->ranks.begin(); it != impl_->ranks.end();) {
+    const bool forgotten = it->second.finished && now - it->second.finished_at > kRememberFinished;
+    it = forgotten ? impl_->ranks.erase(it) : std::next(it);
   }
   for (auto it = impl_->verdicts.begin(); it != impl_->verdicts.end();) {
     const bool mine =

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <zlib.h>
 
@@ -566,11 +567,22 @@ absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
         100.0 * (1.0 - double(cost.flops) / summary.dense_flops), compensated,
         100 * *summary.accuracy_before_prune, 100 * *summary.accuracy_after_prune));
   }
+  // No checkpoint here: one written now would hold the pruned model under "before epoch
+  // <epoch>", and a restart from it would ask the coordinator to decide this boundary again for a
+  // model that has no mask left to give. A restart resumes before the prune and prunes again:
+  // the weights, the mask and the replayed decider are the same, so is the prune.
   common::CrashPoint(common::crash_point::kPruned);
-  return SaveCheckpoint();
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::State::Export() {
+  // A job that never wrote a checkpoint has no folder yet.
+  std::error_code ec;
+  std::filesystem::create_directories(options.output_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", options.output_dir, ": ", ec.message()));
+  }
   const std::string model_path = options.output_dir + "/model.pt";
   if (absl::Status status = engine::ExportTorchScript(*model, model_path); !status.ok()) {
     return status;

@@ -278,5 +278,48 @@ TEST_F(ReattachTest, RanksThatDoNotComeBackInTimeRestartTheJobFromItsCheckpoint)
   EXPECT_EQ(new_links_[1].assignments[0].attempt, 1);
 }
 
+// A cut connection closes one worker's session while the coordinator runs on: its ranks keep
+// their places for the worker lease (30 s here) and come back with a new registration.
+TEST_F(ReattachTest, AWorkerWhoseSessionClosedReclaimsItsRankWithoutARestart) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  const std::string cut = WorkerOf(1);
+  ASSERT_TRUE(runner_->Report(cut, Report(1, 0)).ok());
+  ASSERT_TRUE(runner_->Report(cut, Report(1, 1)).ok());  // arrived before the cut
+  runner_->Detach(cut);
+  // Rank 0 reports meanwhile: the boundary completes, the verdict cannot reach rank 1.
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 1)).ok());
+  now_ms_ += 10000;
+  EXPECT_TRUE(runner_->ExpireReattachments().empty());
+  rejoined_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
+  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(1, Report(1, 1))});
+  ASSERT_EQ(new_links_[0].verdicts.size(), 1u);  // heard now, decided once
+  EXPECT_EQ(new_links_[0].verdicts[0].epoch, 1);
+  EXPECT_TRUE(new_links_[0].cancels.empty());
+  EXPECT_EQ(store_->Boundaries(job_)->size(), 2u);
+  EXPECT_EQ(store_->Get(job_)->restarts, 0);
+  // A report the coordinator already counted, repeated by the claim, is not counted twice.
+  ASSERT_TRUE(runner_->Report(rejoined_[0], Report(1, 2)).ok());
+  runner_->Detach(rejoined_[0]);
+  rejoined_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
+  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1, Report(1, 2))});
+  EXPECT_TRUE(new_links_[1].cancels.empty());
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 2)).ok());
+  EXPECT_EQ(new_links_[1].verdicts.at(0).epoch, 2);
+  EXPECT_EQ(store_->Boundaries(job_)->size(), 3u);
+}
+
+TEST_F(ReattachTest, AWorkerThatDoesNotComeBackWithinTheLeaseRestartsTheJob) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  const std::string gone = WorkerOf(1);
+  runner_->Detach(gone);
+  now_ms_ += 30000;
+  EXPECT_EQ(runner_->ExpireReattachments(), std::vector<std::string>{job_});
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.restarts, 1);
+  EXPECT_THAT(job.message, HasSubstr("worker " + gone +
+                                     "'s session closed and rank(s) 1 did not re-attach in time; "
+                                     "restart 1 of 3"));
+}
+
 }  // namespace
 }  // namespace ocs::server

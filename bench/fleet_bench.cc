@@ -6,8 +6,6 @@
 // Goals of the coordinator's issue: >= 2,000 reports/s at 256 ranks, p99 <= 20 ms at 64 ranks.
 //   ocs_fleet_bench [--coordinator build/server/ocs-coordinator] [--ranks 64,256] [--epochs 100]
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "bench/coordinator_process.h"
 #include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
@@ -41,46 +39,6 @@ struct FleetResult {
   double p50_ms = 0, p99_ms = 0;
   double peak_rss_mb = 0;
   bool ok = true;
-};
-
-// A coordinator process on a free port with a fresh data folder; killed on destruction.
-class Coordinator {
- public:
-  // `metrics`: serve /metrics and count every RPC (the default), or neither.
-  Coordinator(const std::string& binary, int port, const std::string& data_dir, bool metrics) {
-    std::filesystem::remove_all(data_dir);
-    std::fflush(stdout);  // or the child would flush our buffered table a second time
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string listen = absl::StrCat("127.0.0.1:", port);
-      std::freopen((data_dir + ".log").c_str(), "w", stderr);
-      std::freopen((data_dir + ".log").c_str(), "a", stdout);
-      execl(binary.c_str(), binary.c_str(), "--listen", listen.c_str(), "--data-dir",
-            data_dir.c_str(), "--rendezvous-port-base", "40000", "--metrics-listen",
-            metrics ? "127.0.0.1:0" : "", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Coordinator() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  // VmHWM: the resident set's peak, in MiB.
-  double PeakRssMb() const {
-    std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
-    std::string key;
-    while (status >> key) {
-      if (key == "VmHWM:") {
-        double kb = 0;
-        status >> kb;
-        return kb / 1024;
-      }
-    }
-    return 0;
-  }
-
- private:
-  pid_t pid_ = -1;
 };
 
 std::string JobYaml(int ranks, int epochs) {
@@ -185,7 +143,9 @@ FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std
   const int port = *ocs::common::PickFreeLoopbackPort();
   const std::string data_dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                             "/ocs-fleet-", ranks, "-", getpid());
-  Coordinator coordinator(binary, port, data_dir, metrics);
+  // With metrics: /metrics served and every RPC counted (the default); without: neither.
+  ocs::bench::CoordinatorProcess coordinator(binary, port, data_dir,
+                                             {"--metrics-listen", metrics ? "127.0.0.1:0" : ""});
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   FleetResult result;

@@ -13,6 +13,7 @@
 #include "common/mask.h"
 #include "proto/spec_validation.h"
 #include "server/grpc_status.h"
+#include "server/request_limits.h"
 
 namespace ocs::server {
 namespace {
@@ -99,6 +100,7 @@ grpc::Status JobService::ValidateJob(grpc::ServerContext* context,
                                      const ocs::v1::ValidateJobRequest* request,
                                      ocs::v1::ValidateJobResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSpecRequestBytes); !large.ok()) return large;
   // An invalid spec is a successful validation: the problems are the answer.
   *response = api::ValidateJobSpec(request->spec_yaml(),
                                    request->source().empty() ? "request" : request->source());
@@ -109,6 +111,7 @@ grpc::Status JobService::SubmitJob(grpc::ServerContext* context,
                                    const ocs::v1::SubmitJobRequest* request,
                                    ocs::v1::SubmitJobResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSpecRequestBytes); !large.ok()) return large;
   auto job = jobs_.Submit(request->spec_yaml(), request->source());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response->mutable_job());
@@ -118,6 +121,8 @@ grpc::Status JobService::SubmitJob(grpc::ServerContext* context,
 grpc::Status JobService::GetJob(grpc::ServerContext* context, const ocs::v1::GetJobRequest* request,
                                 ocs::v1::Job* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   auto job = jobs_.Get(request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
@@ -138,6 +143,8 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* context,
                                   const ocs::v1::ListJobsRequest* request,
                                   ocs::v1::ListJobsResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   JobFilter filter;
   if (request->state() != ocs::v1::JOB_STATE_UNSPECIFIED) {
     filter.states = FromProto(request->state());
@@ -157,6 +164,8 @@ grpc::Status JobService::CancelJob(grpc::ServerContext* context,
                                    const ocs::v1::CancelJobRequest* request,
                                    ocs::v1::Job* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   auto job = jobs_.Cancel(request->id(), request->reason());
   if (!job.ok()) return ToGrpcStatus(job.status());
   ToProto(*job, response);
@@ -167,6 +176,8 @@ grpc::Status JobService::GetStability(grpc::ServerContext* context,
                                       const ocs::v1::GetStabilityRequest* request,
                                       ocs::v1::GetStabilityResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   auto boundaries = jobs_.Boundaries(request->id());
   if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
   for (const BoundaryRecord& b : *boundaries) ToProto(b, response->add_boundaries());
@@ -177,6 +188,8 @@ grpc::Status JobService::GetMasks(grpc::ServerContext* context,
                                   const ocs::v1::GetMasksRequest* request,
                                   ocs::v1::GetMasksResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   auto boundaries = jobs_.Boundaries(request->id());
   if (!boundaries.ok()) return ToGrpcStatus(boundaries.status());
   for (const BoundaryRecord& b : *boundaries) {
@@ -205,6 +218,8 @@ grpc::Status JobService::WatchJob(grpc::ServerContext* context,
                                   const ocs::v1::WatchJobRequest* request,
                                   grpc::ServerWriter<ocs::v1::JobEvent>* writer) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   constexpr auto kPollInterval = std::chrono::milliseconds(100);
   size_t transitions_sent = 0;
   std::set<std::pair<int, int64_t>> boundaries_sent;  // (epoch, decision time)
@@ -258,6 +273,8 @@ grpc::Status JobService::DownloadArtifact(grpc::ServerContext* context,
                                           const ocs::v1::DownloadArtifactRequest* request,
                                           grpc::ServerWriter<ocs::v1::ArtifactData>* writer) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   constexpr size_t kChunkBytes = 1 << 20;
   auto artifacts = jobs_.Artifacts(request->id());
   if (!artifacts.ok()) return ToGrpcStatus(artifacts.status());

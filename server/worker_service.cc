@@ -6,6 +6,7 @@
 #include "common/crash_point.h"
 #include "common/log.h"
 #include "server/grpc_status.h"
+#include "server/request_limits.h"
 #include "server/worker_session.h"
 
 namespace ocs::server {
@@ -14,6 +15,8 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* context,
                                            const ocs::v1::RegisterWorkerRequest* request,
                                            ocs::v1::RegisterWorkerResponse* response) {
   if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   common::Device device;
   switch (request->device()) {
     case ocs::v1::DEVICE_TYPE_CPU:
@@ -36,6 +39,8 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* context,
                                       const ocs::v1::HeartbeatRequest* request,
                                       ocs::v1::HeartbeatResponse* response) {
   if (grpc::Status denied = CheckWorker(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   if (absl::Status status = workers_.Heartbeat(request->worker_id()); !status.ok()) {
     return ToGrpcStatus(status);
   }
@@ -44,9 +49,11 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* context,
 }
 
 grpc::Status WorkerService::ListWorkers(grpc::ServerContext* context,
-                                        const ocs::v1::ListWorkersRequest* /*request*/,
+                                        const ocs::v1::ListWorkersRequest* request,
                                         ocs::v1::ListWorkersResponse* response) {
   if (grpc::Status denied = tokens_.Check(*context); !denied.ok()) return denied;
+  if (grpc::Status large = CheckRequestSize(*request, kSmallRequestBytes); !large.ok())
+    return large;
   for (const WorkerInfo& worker : workers_.List()) {
     ocs::v1::Worker* out = response->add_workers();
     out->set_worker_id(worker.id);
@@ -150,7 +157,10 @@ grpc::Status WorkerService::Session(
   WorkerSession session(stream);
   std::thread writer([&session] { session.WriteLoop(); });
   runner_.Connect(worker_id, &session, ClaimsFrom(message.hello(), session));
+  grpc::Status ended = grpc::Status::OK;
   while (stream->Read(&message)) {
+    // No worker sends this much: the session ends, its ranks may re-attach on a new one.
+    if (ended = CheckRequestSize(message, kSessionMessageBytes); !ended.ok()) break;
     if (absl::Status status = Handle(worker_id, message); !status.ok()) {
       // A report that does not belong changes nothing; the rank that sent it is stopped, loudly.
       common::LogWarning(absl::StrCat("worker ", worker_id, ": ", status.message()),
@@ -162,7 +172,7 @@ grpc::Status WorkerService::Session(
   runner_.Detach(worker_id);
   session.Close();
   writer.join();
-  return grpc::Status::OK;
+  return ended;
 }
 
 grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
@@ -173,6 +183,8 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
   if (!reader->Read(&chunk)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an upload starts with its header");
   }
+  grpc::Status large = CheckRequestSize(chunk, kArtifactChunkBytes);
+  if (!large.ok()) return large;
   const std::string job_id = chunk.job_id(), name = chunk.name();
   if (!workers_.Contains(chunk.worker_id())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -188,7 +200,8 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
     if (absl::Status appended = (*upload)->Append(chunk.data()); !appended.ok()) {
       return ToGrpcStatus(appended);
     }
-  } while (reader->Read(&chunk));
+  } while (reader->Read(&chunk) && (large = CheckRequestSize(chunk, kArtifactChunkBytes)).ok());
+  if (!large.ok()) return large;
   auto path = (*upload)->Commit();
   if (!path.ok()) return ToGrpcStatus(path.status());
   common::CrashPoint(common::crash_point::kArtifactWritten);

@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -63,10 +65,11 @@ class BadInputTest : public ::testing::Test {
         std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address, "--data-dir",
                                  dir_ + "/coordinator", "--metrics-listen", kAnyPort},
         dir_ + "/coordinator.log");
+    address_ = address;
     return ocs::v1::JobService::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
-  std::string dir_;
+  std::string dir_, address_;
   std::unique_ptr<Subprocess> coordinator_;
 };
 
@@ -106,6 +109,12 @@ TEST_F(BadInputTest, TheCoordinatorRejectsEachAndStoresNothing) {
     // protobuf strings are UTF-8: junk that is not fails gRPC's own parsing of the request
     // (INTERNAL) before any code of ours runs; everything else gets our every-problem message.
     if (status.error_code() == grpc::StatusCode::INTERNAL) continue;
+    // A spec past the 1 MiB limit is refused by the call's size limit, naming it.
+    if (yaml.size() > (1 << 20)) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << spec;
+      EXPECT_THAT(status.error_message(), ::testing::HasSubstr("accepts at most")) << spec;
+      continue;
+    }
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << spec << ": " << status.error_message();
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr("job spec")) << spec;
@@ -151,6 +160,93 @@ TEST_F(BadInputTest, PathsInJobIdsAndArtifactNamesReachNoFile) {
     EXPECT_EQ(jobs->GetJob(&context, get, &job).error_code(), grpc::StatusCode::NOT_FOUND) << id;
   }
   EXPECT_EQ(attempts, 25);
+}
+
+// Each RPC holds its request to what its largest legitimate one needs, far below the server's
+// 4 MiB cap: a 64 KiB id or name, or a spec past its 1 MiB limit, is refused by name.
+TEST_F(BadInputTest, EveryRpcRefusesARequestLargerThanItNeeds) {
+  auto jobs = StartCoordinator();
+  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto workers = ocs::v1::WorkerService::NewStub(channel);
+  const std::string big(64 << 10, 'x');
+  std::map<std::string, grpc::Status> refused;
+  auto call = [](auto&& rpc) {
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return rpc(&context);
+  };
+  {
+    ocs::v1::ValidateJobRequest request;
+    request.set_spec_yaml(std::string((1 << 20) + (32 << 10), '#'));
+    ocs::v1::ValidateJobResponse response;
+    refused["ValidateJob"] =
+        call([&](auto* c) { return jobs->ValidateJob(c, request, &response); });
+    ocs::v1::SubmitJobRequest submit;
+    submit.set_spec_yaml(request.spec_yaml());
+    ocs::v1::SubmitJobResponse submitted;
+    refused["SubmitJob"] = call([&](auto* c) { return jobs->SubmitJob(c, submit, &submitted); });
+  }
+  ocs::v1::Job job;
+  ocs::v1::GetJobRequest get;
+  get.set_id(big);
+  refused["GetJob"] = call([&](auto* c) { return jobs->GetJob(c, get, &job); });
+  ocs::v1::CancelJobRequest cancel;
+  cancel.set_id("x");
+  cancel.set_reason(big);
+  refused["CancelJob"] = call([&](auto* c) { return jobs->CancelJob(c, cancel, &job); });
+  ocs::v1::ListJobsRequest list;
+  list.set_page_token(big);
+  ocs::v1::ListJobsResponse listed;
+  refused["ListJobs"] = call([&](auto* c) { return jobs->ListJobs(c, list, &listed); });
+  ocs::v1::GetStabilityRequest stability;
+  stability.set_id(big);
+  ocs::v1::GetStabilityResponse stable;
+  refused["GetStability"] =
+      call([&](auto* c) { return jobs->GetStability(c, stability, &stable); });
+  ocs::v1::GetMasksRequest masks;
+  masks.set_id(big);
+  ocs::v1::GetMasksResponse masked;
+  refused["GetMasks"] = call([&](auto* c) { return jobs->GetMasks(c, masks, &masked); });
+  ocs::v1::WatchJobRequest watch;
+  watch.set_id(big);
+  refused["WatchJob"] = call([&](auto* c) {
+    auto reader = jobs->WatchJob(c, watch);
+    ocs::v1::JobEvent event;
+    while (reader->Read(&event)) {
+    }
+    return reader->Finish();
+  });
+  ocs::v1::DownloadArtifactRequest download;
+  download.set_id("x");
+  download.set_name(big);
+  refused["DownloadArtifact"] = call([&](auto* c) {
+    auto reader = jobs->DownloadArtifact(c, download);
+    ocs::v1::ArtifactData data;
+    while (reader->Read(&data)) {
+    }
+    return reader->Finish();
+  });
+  ocs::v1::RegisterWorkerRequest join;
+  join.set_host(big);
+  join.set_device(ocs::v1::DEVICE_TYPE_CPU);
+  join.set_slots(1);
+  ocs::v1::RegisterWorkerResponse joined;
+  refused["RegisterWorker"] =
+      call([&](auto* c) { return workers->RegisterWorker(c, join, &joined); });
+  ocs::v1::HeartbeatRequest beat;
+  beat.set_worker_id(big);
+  ocs::v1::HeartbeatResponse beaten;
+  refused["Heartbeat"] = call([&](auto* c) { return workers->Heartbeat(c, beat, &beaten); });
+  ASSERT_EQ(refused.size(), 11u);
+  for (const auto& [method, status] : refused) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << method << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(), ::testing::MatchesRegex(".* is [0-9]+ bytes; this call "
+                                                                "accepts at most [0-9]+"))
+        << method;
+  }
+  EXPECT_TRUE(coordinator_->running());
 }
 
 }  // namespace

@@ -1,0 +1,337 @@
+// The coordinator held under load for minutes: a simulated fleet (fake workers on the real Worker
+// API that train nothing) runs jobs of 1 to 8 ranks while submitters keep the queue full and a
+// canceller cancels jobs at random, pending and running. Every few seconds it samples the
+// coordinator's resident memory and open files. At the end every job must be terminal, and memory
+// and open files must be as flat in the last window as in the first after warm-up. Prints the
+// samples, then a summary; exits 1 when a job is left behind or a resource keeps growing.
+//   ocs_load_bench [--coordinator build/server/ocs-coordinator] [--minutes 5] [--workers 16]
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "bench/coordinator_process.h"
+#include "common/free_port.h"
+#include "common/mask.h"
+#include "common/version.h"
+#include "ocs/v1/job_service.grpc.pb.h"
+#include "ocs/v1/worker_service.grpc.pb.h"
+#include "worker/engine/channel_groups.h"
+#include "worker/engine/model_zoo.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kSlotsPerWorker = 8;
+
+std::string JobYaml(int ranks, int epochs) {
+  return absl::StrCat(
+      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: load}\nspec:\n"
+      "  model: {arch: resnet20, numClasses: 10, inputShape: [3, 32, 32]}\n"
+      "  data: {dataset: synthetic}\n",
+      "  training: {epochs: ", epochs, ", batchSize: ", 8 * ranks, "}\n",
+      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: ", epochs - 1,
+      "}\n  resources: {workers: ", ranks, ", device: cpu}\n");
+}
+
+// A fake worker that runs whatever ranks it is given, of any number of jobs: each boundary it
+// reports for every local rank of the job, waits for the verdict, "trains" for epoch_ms, and
+// finishes the ranks after the last epoch. A cancel drops the job's ranks.
+class FakeWorker {
+ public:
+  FakeWorker(ocs::v1::WorkerService::Stub& stub, const std::string& mask, int epoch_ms)
+      : stub_(stub), mask_(mask), epoch_ms_(epoch_ms) {}
+
+  bool Join() {
+    ocs::v1::RegisterWorkerRequest request;
+    request.set_host("127.0.0.1");
+    request.set_device(ocs::v1::DEVICE_TYPE_CPU);
+    request.set_slots(kSlotsPerWorker);
+    request.set_version(ocs::common::kVersion);
+    ocs::v1::RegisterWorkerResponse registered;
+    grpc::ClientContext context;
+    if (!stub_.RegisterWorker(&context, request, &registered).ok()) return false;
+    stream_ = stub_.Session(&context_);
+    ocs::v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(registered.worker_id());
+    return stream_->Write(hello);
+  }
+
+  // Until the coordinator ends the session (Stop()).
+  void Run() {
+    ocs::v1::CoordinatorMessage message;
+    while (stream_->Read(&message)) {
+      if (message.has_assignment()) {
+        const auto& a = message.assignment();
+        LocalJob& job = jobs_[a.job_id()];
+        job.attempt = a.attempt();
+        job.epochs = a.spec_yaml().empty() ? 1 : EpochsOf(a.spec_yaml());
+        job.ranks.insert(a.rank());
+        Report(a.job_id(), job, a.rank(), 0);
+      } else if (message.has_verdict()) {
+        const auto& v = message.verdict();
+        auto it = jobs_.find(v.job_id());
+        if (it == jobs_.end()) continue;
+        LocalJob& job = it->second;
+        job.pruned = job.pruned || v.kind() == ocs::v1::VERDICT_KIND_PRUNE;
+        if (epoch_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(epoch_ms_));
+        if (v.epoch() + 1 < job.epochs) {
+          for (int rank : job.ranks) Report(v.job_id(), job, rank, v.epoch() + 1);
+        } else {
+          for (int rank : job.ranks) Finish(v.job_id(), job, rank);
+          jobs_.erase(it);
+        }
+      } else if (message.has_cancel()) {
+        jobs_.erase(message.cancel().job_id());
+      }
+    }
+  }
+  void Stop() { context_.TryCancel(); }
+
+ private:
+  struct LocalJob {
+    int attempt = 0, epochs = 1;
+    bool pruned = false;
+    std::set<int> ranks;
+  };
+  static int EpochsOf(const std::string& yaml) {
+    const size_t at = yaml.find("epochs: ");
+    return at == std::string::npos ? 1 : std::stoi(yaml.substr(at + 8));
+  }
+  void Report(const std::string& job_id, const LocalJob& job, int rank, int epoch) {
+    ocs::v1::WorkerMessage out;
+    ocs::v1::EpochReport* report = out.mutable_report();
+    report->set_job_id(job_id);
+    report->set_attempt(job.attempt);
+    report->set_rank(rank);
+    report->set_epoch(epoch);
+    report->set_weights_digest(7);
+    report->set_test_accuracy(0.5);
+    if (rank == 0 && !job.pruned) report->set_mask(mask_);
+    stream_->Write(out);
+  }
+  void Finish(const std::string& job_id, const LocalJob& job, int rank) {
+    ocs::v1::WorkerMessage out;
+    out.mutable_finished()->set_job_id(job_id);
+    out.mutable_finished()->set_attempt(job.attempt);
+    out.mutable_finished()->set_rank(rank);
+    out.mutable_finished()->set_succeeded(true);
+    stream_->Write(out);
+  }
+
+  ocs::v1::WorkerService::Stub& stub_;
+  const std::string& mask_;
+  const int epoch_ms_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>>
+      stream_;
+  std::map<std::string, LocalJob> jobs_;
+};
+
+struct Sample {
+  double seconds;
+  double rss_mb;
+  int open_files;
+  int submitted, terminal;
+};
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// The jobs' states as the Job API reports them, by id.
+std::map<std::string, ocs::v1::JobState> States(ocs::v1::JobService::Stub& jobs) {
+  std::map<std::string, ocs::v1::JobState> states;
+  ocs::v1::ListJobsRequest request;
+  request.set_page_size(500);
+  do {
+    ocs::v1::ListJobsResponse response;
+    grpc::ClientContext context;
+    if (!jobs.ListJobs(&context, request, &response).ok()) break;
+    for (const ocs::v1::Job& job : response.jobs()) states[job.id()] = job.state();
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return states;
+}
+
+bool Terminal(ocs::v1::JobState s) {
+  return s == ocs::v1::JOB_STATE_SUCCEEDED || s == ocs::v1::JOB_STATE_FAILED ||
+         s == ocs::v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("The coordinator held under load: submits and cancels against a simulated fleet");
+  std::string binary = "build/server/ocs-coordinator";
+  double minutes = 5;
+  int workers = 16, epoch_ms = 20, sample_seconds = 10, seed = 1;
+  double cancel_share = 0.3;
+  app.add_option("--coordinator", binary, "The ocs-coordinator binary")->check(CLI::ExistingFile);
+  app.add_option("--minutes", minutes, "How long jobs are submitted")->capture_default_str();
+  app.add_option("--workers", workers, "Fake workers, 8 slots each")->capture_default_str();
+  app.add_option("--epoch-ms", epoch_ms, "A fake epoch's length")->capture_default_str();
+  app.add_option("--cancel-share", cancel_share, "Share of jobs cancelled")->capture_default_str();
+  app.add_option("--sample-seconds", sample_seconds, "Between samples")->capture_default_str();
+  app.add_option("--seed", seed, "Job sizes, lengths and cancels")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto network = ocs::worker::engine::BuildModel("resnet20", 10, {3, 32, 32});
+  auto groups = ocs::worker::engine::ChannelGroups::Derive(*network, {});
+  const std::string mask = ocs::common::EncodeMask(ocs::common::DenseMask(groups->sizes()));
+
+  const int port = *ocs::common::PickFreeLoopbackPort();
+  const std::string data_dir =
+      absl::StrCat(std::filesystem::temp_directory_path().string(), "/ocs-load-", getpid());
+  // Ended jobs' metric series are kept a minute, not the default 15: the run reaches steady state.
+  ocs::bench::CoordinatorProcess coordinator(
+      binary, port, data_dir,
+      {"--metrics-listen", "127.0.0.1:0", "--metrics-retention-seconds", "60"});
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20))) {
+    std::fprintf(stderr, "the coordinator did not start: see %s.log\n", data_dir.c_str());
+    return 1;
+  }
+  auto worker_stub = ocs::v1::WorkerService::NewStub(channel);
+  auto jobs = ocs::v1::JobService::NewStub(channel);
+  std::vector<std::unique_ptr<FakeWorker>> fleet;
+  std::vector<std::thread> fleet_threads;
+  for (int w = 0; w < workers; ++w) {
+    fleet.push_back(std::make_unique<FakeWorker>(*worker_stub, mask, epoch_ms));
+    if (!fleet.back()->Join()) return 1;
+    fleet_threads.emplace_back([&worker = *fleet.back()] { worker.Run(); });
+  }
+
+  std::mutex mutex;
+  std::vector<std::string> submitted;
+  std::atomic<bool> submitting{true};
+  std::atomic<int> cancels{0}, submit_errors{0};
+  const auto start = Clock::now();
+  const auto stop_at = start + std::chrono::duration<double>(minutes * 60);
+  // Two submitters keep about two fleets' worth of ranks queued; one canceller.
+  std::vector<std::thread> drivers;
+  for (int s = 0; s < 2; ++s) {
+    drivers.emplace_back([&, s] {
+      std::mt19937 random(seed * 7919 + s);
+      while (Clock::now() < stop_at) {
+        const int ranks = 1 << std::uniform_int_distribution<int>(0, 3)(random);
+        const int epochs = std::uniform_int_distribution<int>(5, 30)(random);
+        ocs::v1::SubmitJobRequest request;
+        request.set_spec_yaml(JobYaml(ranks, epochs));
+        ocs::v1::SubmitJobResponse response;
+        grpc::ClientContext context;
+        if (jobs->SubmitJob(&context, request, &response).ok()) {
+          std::lock_guard<std::mutex> lock(mutex);
+          submitted.push_back(response.job().id());
+        } else {
+          ++submit_errors;
+        }
+        // Keep the queue from growing without bound: a little over what the fleet drains.
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 60)(random) * ranks));
+      }
+    });
+  }
+  drivers.emplace_back([&] {
+    std::mt19937 random(seed);
+    while (Clock::now() < stop_at) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::string victim;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (submitted.empty()) continue;
+        if (std::uniform_real_distribution<double>(0, 1)(random) > cancel_share * 2) continue;
+        // Mostly recent jobs: pending or running ones.
+        const size_t back = std::min<size_t>(submitted.size(), 20);
+        victim = submitted[submitted.size() - 1 -
+                           std::uniform_int_distribution<size_t>(0, back - 1)(random)];
+      }
+      ocs::v1::CancelJobRequest request;
+      request.set_id(victim);
+      ocs::v1::Job job;
+      grpc::ClientContext context;
+      if (jobs->CancelJob(&context, request, &job).ok()) ++cancels;
+    }
+  });
+
+  std::vector<Sample> samples;
+  std::printf(
+      "| t s | coordinator RSS MiB | open files | jobs submitted | jobs terminal |\n"
+      "|---|---|---|---|---|\n");
+  auto sample = [&] {
+    const auto states = States(*jobs);
+    const int terminal = static_cast<int>(std::count_if(
+        states.begin(), states.end(), [](const auto& s) { return Terminal(s.second); }));
+    Sample s{std::chrono::duration<double>(Clock::now() - start).count(), coordinator.RssMb(),
+             coordinator.OpenFiles(), static_cast<int>(states.size()), terminal};
+    samples.push_back(s);
+    std::printf("| %.0f | %.1f | %d | %d | %d |\n", s.seconds, s.rss_mb, s.open_files, s.submitted,
+                s.terminal);
+    std::fflush(stdout);
+  };
+  while (Clock::now() < stop_at) {
+    sample();
+    std::this_thread::sleep_for(std::chrono::seconds(sample_seconds));
+  }
+  for (std::thread& t : drivers) t.join();
+  // Drain: every job must end.
+  const auto drain_deadline = Clock::now() + std::chrono::minutes(3);
+  std::map<std::string, ocs::v1::JobState> states = States(*jobs);
+  auto left = [&] {
+    return std::count_if(states.begin(), states.end(),
+                         [](const auto& s) { return !Terminal(s.second); });
+  };
+  while (left() > 0 && Clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    states = States(*jobs);
+  }
+  sample();
+  for (auto& worker : fleet) worker->Stop();
+  for (std::thread& t : fleet_threads) t.join();
+
+  std::map<ocs::v1::JobState, int> by_state;
+  for (const auto& [id, state] : states) ++by_state[state];
+  // Flat: the last third of the samples against the second (the first third is warm-up).
+  const size_t third = samples.size() / 3;
+  std::vector<double> rss_mid, rss_end, files_mid, files_end;
+  for (size_t i = third; i < 2 * third; ++i) {
+    rss_mid.push_back(samples[i].rss_mb), files_mid.push_back(samples[i].open_files);
+  }
+  for (size_t i = 2 * third; i < samples.size(); ++i) {
+    rss_end.push_back(samples[i].rss_mb), files_end.push_back(samples[i].open_files);
+  }
+  const double rss_growth = Median(rss_end) - Median(rss_mid);
+  const double files_growth = Median(files_end) - Median(files_mid);
+  std::printf(
+      "\n%.1f min, %d fake workers (%d slots): %zu jobs submitted (%d submit errors), %d "
+      "cancel calls; succeeded %d, cancelled %d, failed %d, not terminal %ld\n"
+      "coordinator RSS median %.1f MiB (middle third) -> %.1f MiB (last third), peak %.1f MiB; "
+      "open files %.0f -> %.0f\n",
+      minutes, workers, workers * kSlotsPerWorker, states.size(), submit_errors.load(),
+      cancels.load(), by_state[ocs::v1::JOB_STATE_SUCCEEDED],
+      by_state[ocs::v1::JOB_STATE_CANCELLED], by_state[ocs::v1::JOB_STATE_FAILED], left(),
+      Median(rss_mid), Median(rss_end), coordinator.PeakRssMb(), Median(files_mid),
+      Median(files_end));
+  const bool flat = rss_growth <= 0.1 * Median(rss_mid) + 2 && files_growth <= 2;
+  std::printf("%s\n", left() == 0 && flat ? "PASS: every job terminal, memory and open files flat"
+                                          : "FAIL");
+  std::filesystem::remove_all(data_dir);
+  return left() == 0 && flat ? 0 : 1;
+}

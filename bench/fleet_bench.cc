@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/coordinator_process.h"
+#include "bench/fake_worker_session.h"
 #include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
@@ -33,6 +34,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSlotsPerWorker = 8;
+const std::string kNoMask;
 
 struct FleetResult {
   double reports_per_second = 0;
@@ -41,16 +43,6 @@ struct FleetResult {
   bool ok = true;
 };
 
-std::string JobYaml(int ranks, int epochs) {
-  return absl::StrCat(
-      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: fleet}\nspec:\n"
-      "  model: {arch: resnet20, numClasses: 10, inputShape: [3, 32, 32]}\n"
-      "  data: {dataset: synthetic}\n",
-      "  training: {epochs: ", epochs, ", batchSize: ", 2 * ranks, "}\n",
-      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: ", epochs - 1,
-      "}\n  resources: {workers: ", ranks, ", device: cpu}\n");
-}
-
 // One fake worker: its session, the ranks assigned to it, and its verdict latencies.
 class FakeWorker {
  public:
@@ -58,19 +50,8 @@ class FakeWorker {
       : stub_(stub), mask_(mask) {}
 
   bool Join() {
-    ocs::v1::RegisterWorkerRequest request;
-    request.set_host("127.0.0.1");
-    request.set_device(ocs::v1::DEVICE_TYPE_CPU);
-    request.set_slots(kSlotsPerWorker);
-    request.set_version(ocs::common::kVersion);
-    ocs::v1::RegisterWorkerResponse registered;
-    grpc::ClientContext context;
-    if (!stub_.RegisterWorker(&context, request, &registered).ok()) return false;
-    id_ = registered.worker_id();
-    stream_ = stub_.Session(&session_context_);
-    ocs::v1::WorkerMessage hello;
-    hello.mutable_hello()->set_worker_id(id_);
-    return stream_->Write(hello);
+    stream_ = ocs::bench::JoinFleet(stub_, kSlotsPerWorker, &session_context_);
+    return stream_ != nullptr;
   }
 
   // Waits for its assignments, then runs every boundary: one report per rank, then the verdict.
@@ -86,16 +67,8 @@ class FakeWorker {
     bool pruned = false;
     for (int epoch = 0; epoch < epochs; ++epoch) {
       for (int rank : ranks_) {
-        ocs::v1::WorkerMessage out;
-        ocs::v1::EpochReport* report = out.mutable_report();
-        report->set_job_id(job_);
-        report->set_attempt(attempt_);
-        report->set_rank(rank);
-        report->set_epoch(epoch);
-        report->set_weights_digest(7);
-        report->set_test_accuracy(0.5);
-        if (rank == 0 && !pruned) report->set_mask(mask_);
-        if (!stream_->Write(out)) return;
+        const std::string& mask = rank == 0 && !pruned ? mask_ : kNoMask;
+        if (!stream_->Write(ocs::bench::EpochReport(job_, attempt_, rank, epoch, mask))) return;
         ++*reports;
       }
       const auto sent = Clock::now();
@@ -107,14 +80,7 @@ class FakeWorker {
           std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
       pruned = pruned || message.verdict().kind() == ocs::v1::VERDICT_KIND_PRUNE;
     }
-    for (int rank : ranks_) {
-      ocs::v1::WorkerMessage out;
-      out.mutable_finished()->set_job_id(job_);
-      out.mutable_finished()->set_attempt(attempt_);
-      out.mutable_finished()->set_rank(rank);
-      out.mutable_finished()->set_succeeded(true);
-      stream_->Write(out);
-    }
+    for (int rank : ranks_) stream_->Write(ocs::bench::RankSucceeded(job_, attempt_, rank));
     stream_->WritesDone();
   }
 
@@ -123,12 +89,11 @@ class FakeWorker {
  private:
   ocs::v1::WorkerService::Stub& stub_;
   const std::string& mask_;
-  std::string id_, job_;
+  std::string job_;
   int attempt_ = 0;
   std::vector<int> ranks_;
   grpc::ClientContext session_context_;
-  std::unique_ptr<grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>>
-      stream_;
+  std::unique_ptr<ocs::bench::SessionStream> stream_;
   std::vector<double> latencies_ms_;
 };
 
@@ -162,7 +127,7 @@ FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // sessions connected
   ocs::v1::SubmitJobRequest submit;
-  submit.set_spec_yaml(JobYaml(ranks, epochs));
+  submit.set_spec_yaml(ocs::bench::FleetJobYaml("fleet", ranks, epochs));
   ocs::v1::SubmitJobResponse submitted;
   grpc::ClientContext context;
   if (!jobs_stub->SubmitJob(&context, submit, &submitted).ok()) result.ok = false;

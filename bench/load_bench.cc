@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/coordinator_process.h"
+#include "bench/fake_worker_session.h"
 #include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
@@ -37,16 +38,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSlotsPerWorker = 8;
-
-std::string JobYaml(int ranks, int epochs) {
-  return absl::StrCat(
-      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: load}\nspec:\n"
-      "  model: {arch: resnet20, numClasses: 10, inputShape: [3, 32, 32]}\n"
-      "  data: {dataset: synthetic}\n",
-      "  training: {epochs: ", epochs, ", batchSize: ", 8 * ranks, "}\n",
-      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: ", epochs - 1,
-      "}\n  resources: {workers: ", ranks, ", device: cpu}\n");
-}
+const std::string kNoMask;
 
 // A fake worker that runs whatever ranks it is given, of any number of jobs: each boundary it
 // reports for every local rank of the job, waits for the verdict, "trains" for epoch_ms, and
@@ -57,18 +49,8 @@ class FakeWorker {
       : stub_(stub), mask_(mask), epoch_ms_(epoch_ms) {}
 
   bool Join() {
-    ocs::v1::RegisterWorkerRequest request;
-    request.set_host("127.0.0.1");
-    request.set_device(ocs::v1::DEVICE_TYPE_CPU);
-    request.set_slots(kSlotsPerWorker);
-    request.set_version(ocs::common::kVersion);
-    ocs::v1::RegisterWorkerResponse registered;
-    grpc::ClientContext context;
-    if (!stub_.RegisterWorker(&context, request, &registered).ok()) return false;
-    stream_ = stub_.Session(&context_);
-    ocs::v1::WorkerMessage hello;
-    hello.mutable_hello()->set_worker_id(registered.worker_id());
-    return stream_->Write(hello);
+    stream_ = ocs::bench::JoinFleet(stub_, kSlotsPerWorker, &context_, &id_);
+    return stream_ != nullptr;
   }
 
   // Until the coordinator ends the session (Stop()).
@@ -101,6 +83,8 @@ class FakeWorker {
     }
   }
   void Stop() { context_.TryCancel(); }
+  // Keeps the worker's lease (the coordinator drops workers whose heartbeats stop).
+  void Beat() { ocs::bench::Heartbeat(stub_, id_); }
 
  private:
   struct LocalJob {
@@ -113,32 +97,19 @@ class FakeWorker {
     return at == std::string::npos ? 1 : std::stoi(yaml.substr(at + 8));
   }
   void Report(const std::string& job_id, const LocalJob& job, int rank, int epoch) {
-    ocs::v1::WorkerMessage out;
-    ocs::v1::EpochReport* report = out.mutable_report();
-    report->set_job_id(job_id);
-    report->set_attempt(job.attempt);
-    report->set_rank(rank);
-    report->set_epoch(epoch);
-    report->set_weights_digest(7);
-    report->set_test_accuracy(0.5);
-    if (rank == 0 && !job.pruned) report->set_mask(mask_);
-    stream_->Write(out);
+    const std::string& mask = rank == 0 && !job.pruned ? mask_ : kNoMask;
+    stream_->Write(ocs::bench::EpochReport(job_id, job.attempt, rank, epoch, mask));
   }
   void Finish(const std::string& job_id, const LocalJob& job, int rank) {
-    ocs::v1::WorkerMessage out;
-    out.mutable_finished()->set_job_id(job_id);
-    out.mutable_finished()->set_attempt(job.attempt);
-    out.mutable_finished()->set_rank(rank);
-    out.mutable_finished()->set_succeeded(true);
-    stream_->Write(out);
+    stream_->Write(ocs::bench::RankSucceeded(job_id, job.attempt, rank));
   }
 
   ocs::v1::WorkerService::Stub& stub_;
   const std::string& mask_;
   const int epoch_ms_;
+  std::string id_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>>
-      stream_;
+  std::unique_ptr<ocs::bench::SessionStream> stream_;
   std::map<std::string, LocalJob> jobs_;
 };
 
@@ -155,11 +126,13 @@ double Median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
-// The jobs' states as the Job API reports them, by id.
-std::map<std::string, ocs::v1::JobState> States(ocs::v1::JobService::Stub& jobs) {
+// The jobs' states as the Job API reports them, by id; all of them, or those in `state`.
+std::map<std::string, ocs::v1::JobState> States(
+    ocs::v1::JobService::Stub& jobs, ocs::v1::JobState state = ocs::v1::JOB_STATE_UNSPECIFIED) {
   std::map<std::string, ocs::v1::JobState> states;
   ocs::v1::ListJobsRequest request;
   request.set_page_size(500);
+  request.set_state(state);
   do {
     ocs::v1::ListJobsResponse response;
     grpc::ClientContext context;
@@ -190,6 +163,10 @@ int main(int argc, char** argv) {
   app.add_option("--cancel-share", cancel_share, "Share of jobs cancelled")->capture_default_str();
   app.add_option("--sample-seconds", sample_seconds, "Between samples")->capture_default_str();
   app.add_option("--seed", seed, "Job sizes, lengths and cancels")->capture_default_str();
+  int max_active = 200;
+  app.add_option("--max-active", max_active,
+                 "Submitters wait while this many jobs are not terminal (a full queue, bounded)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto network = ocs::worker::engine::BuildModel("resnet20", 10, {3, 32, 32});
@@ -219,10 +196,22 @@ int main(int argc, char** argv) {
     fleet_threads.emplace_back([&worker = *fleet.back()] { worker.Run(); });
   }
 
+  // The fleet's heartbeats, every 5 s until the end (the lease is 30 s).
+  std::atomic<bool> fleet_done{false};
+  std::thread heartbeats([&] {
+    for (int tick = 0; !fleet_done; ++tick) {
+      if (tick % 50 == 0) {
+        for (auto& worker : fleet) worker->Beat();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
   std::mutex mutex;
   std::vector<std::string> submitted;
   std::atomic<bool> submitting{true};
   std::atomic<int> cancels{0}, submit_errors{0};
+  std::atomic<int> active{0};  // jobs not terminal at the last count
   const auto start = Clock::now();
   const auto stop_at = start + std::chrono::duration<double>(minutes * 60);
   // Two submitters keep about two fleets' worth of ranks queued; one canceller.
@@ -231,13 +220,18 @@ int main(int argc, char** argv) {
     drivers.emplace_back([&, s] {
       std::mt19937 random(seed * 7919 + s);
       while (Clock::now() < stop_at) {
+        if (active >= max_active) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
         const int ranks = 1 << std::uniform_int_distribution<int>(0, 3)(random);
         const int epochs = std::uniform_int_distribution<int>(5, 30)(random);
         ocs::v1::SubmitJobRequest request;
-        request.set_spec_yaml(JobYaml(ranks, epochs));
+        request.set_spec_yaml(ocs::bench::FleetJobYaml("load", ranks, epochs));
         ocs::v1::SubmitJobResponse response;
         grpc::ClientContext context;
         if (jobs->SubmitJob(&context, request, &response).ok()) {
+          ++active;
           std::lock_guard<std::mutex> lock(mutex);
           submitted.push_back(response.job().id());
         } else {
@@ -249,6 +243,14 @@ int main(int argc, char** argv) {
       }
     });
   }
+  // Counts the jobs not yet terminal for the submitters, once a second.
+  drivers.emplace_back([&] {
+    while (Clock::now() < stop_at) {
+      active = static_cast<int>(States(*jobs, ocs::v1::JOB_STATE_PENDING).size() +
+                                States(*jobs, ocs::v1::JOB_STATE_RUNNING).size());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
   drivers.emplace_back([&] {
     std::mt19937 random(seed);
     while (Clock::now() < stop_at) {
@@ -303,6 +305,8 @@ int main(int argc, char** argv) {
     states = States(*jobs);
   }
   sample();
+  fleet_done = true;
+  heartbeats.join();
   for (auto& worker : fleet) worker->Stop();
   for (std::thread& t : fleet_threads) t.join();
 

@@ -16,11 +16,6 @@ namespace ocs::server {
 
 namespace {
 
-int Priority(const JobRecord& job) {
-  auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
-  return spec.ok() ? spec->priority : 0;
-}
-
 // The channel-group sizes of the job's model (its masks must have exactly these), from the
 // Torch-free engine core; empty when the model cannot be built (the job fails at its first mask).
 std::vector<int> GroupSizes(const common::JobSpec& spec) {
@@ -244,9 +239,23 @@ void JobRunner::Schedule() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<JobRecord> pending = ListAllJobs(store_, {{JobState::kPending}, {}});
   std::reverse(pending.begin(), pending.end());  // oldest first
-  std::stable_sort(pending.begin(), pending.end(), [](const JobRecord& a, const JobRecord& b) {
-    return Priority(a) > Priority(b);
-  });
+  // A job's priority is parsed from its spec once, not at every pass: a long queue made each
+  // pass parse every pending spec many times over.
+  std::map<std::string, int> priorities;
+  for (const JobRecord& job : pending) {
+    const auto known = pending_priorities_.find(job.id);
+    if (known != pending_priorities_.end()) {
+      priorities.insert(*known);
+    } else {
+      auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
+      priorities[job.id] = spec.ok() ? spec->priority : 0;
+    }
+  }
+  pending_priorities_ = priorities;  // only the jobs still pending
+  std::stable_sort(pending.begin(), pending.end(),
+                   [&priorities](const JobRecord& a, const JobRecord& b) {
+                     return priorities.at(a.id) > priorities.at(b.id);
+                   });
   for (const JobRecord& job : pending) {
     if (TryStart(job) == Start::kWaiting) break;  // FIFO: a job that does not fit holds the queue
   }

@@ -171,6 +171,8 @@ class JobRunner {
   std::map<std::string, WorkerLink*> links_;   // connected sessions
   std::map<std::string, int> used_slots_;      // per worker
   std::map<std::string, RunningJob> running_;  // by job id
+  std::map<std::string, int>
+      pending_priorities_;  // spec.priority of the jobs pending at the last pass
 };
 
 }  // namespace ocs::server

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
@@ -144,8 +145,18 @@ class StoreCollector final : public prometheus::Collectable {
     add("ocs_job_restarts_total", "Times the job restarted from a checkpoint", MetricType::Counter);
     add("ocs_job_epoch_duration_seconds", "Wall time of each epoch, boundary to boundary",
         MetricType::Histogram);
-    for (const JobRecord& job : JobsToShow()) AddJob(job, f);
+    const std::vector<JobRecord> shown = JobsToShow();
+    for (const JobRecord& job : shown) AddJob(job, f);
     for (auto& [name, family] : f) out.push_back(family.Take());
+    ForgetDenseCostsExcept(shown);
+  }
+
+  // The cache keeps the jobs shown, no more: jobs past their retention leave it.
+  void ForgetDenseCostsExcept(const std::vector<JobRecord>& shown) const {
+    std::set<std::string> ids;
+    for (const JobRecord& job : shown) ids.insert(job.id);
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(dense_, [&ids](const auto& entry) { return !ids.count(entry.first); });
   }
 
   // Jobs not ended, and jobs that ended within the retention period.

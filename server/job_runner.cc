@@ -43,10 +43,11 @@ absl::Status CheckMetrics(const RankReport& r) {
 }  // namespace
 
 JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port,
-                     int ports)
+                     int ports, ProgressBoard* progress)
     : store_(store),
       workers_(workers),
       clock_(std::move(clock)),
+      progress_(progress),
       first_port_(first_port),
       ports_(ports) {}
 
@@ -571,6 +572,7 @@ void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) 
       workers_.AdjustFreeSlots(worker, +1);
     }
     running_.erase(it);
+    if (progress_) progress_->Clear(job_id);
   }
   Schedule();
 }
@@ -595,6 +597,7 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
   }
   (void)store_.Transition(job_id, state, message, clock_());
   running_.erase(it);
+  if (progress_) progress_->Clear(job_id);
 }
 
 }  // namespace ocs::server

@@ -19,6 +19,7 @@
 #include "common/prune_decider.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
+#include "server/progress_board.h"
 #include "server/worker_registry.h"
 
 namespace ocs::server {
@@ -78,7 +79,9 @@ class WorkerLink {
 
 class JobRunner {
  public:
-  JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port, int ports);
+  // `progress` (optional): rank 0's step progress, dropped when a job stops running.
+  JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port, int ports,
+            ProgressBoard* progress = nullptr);
 
   // A worker's session opened. Its claims re-attach ranks it still runs (after a coordinator
   // restart); a claim that no longer belongs (the job moved on, ended, or another worker holds
@@ -165,6 +168,7 @@ class JobRunner {
   JobStore& store_;
   WorkerRegistry& workers_;
   Clock clock_;
+  ProgressBoard* progress_;
   const int first_port_, ports_;
   int next_port_ = 0;
   std::mutex mutex_;

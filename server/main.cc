@@ -155,7 +155,9 @@ int main(int argc, char** argv) {
   ocs::server::JobManager jobs(**store, ocs::server::SystemClockMs);
   ocs::server::WorkerRegistry workers(ocs::server::SystemClockMs, lease_seconds,
                                       ocs::common::kVersion);
-  ocs::server::JobRunner runner(**store, workers, ocs::server::SystemClockMs, first_port, 1000);
+  ocs::server::ProgressBoard progress;
+  ocs::server::JobRunner runner(**store, workers, ocs::server::SystemClockMs, first_port, 1000,
+                                &progress);
   jobs.OnSubmitted([&runner] { runner.Schedule(); });
   jobs.OnCancelled([&runner](const std::string& id, const std::string& reason) {
     runner.Cancelled(id, reason);
@@ -180,7 +182,6 @@ int main(int argc, char** argv) {
     ocs::common::LogInfo(absl::StrCat("metrics on port ", metrics->port()));
   }
   const ocs::server::ArtifactFiles artifacts(data_dir + "/artifacts");
-  ocs::server::ProgressBoard progress;
   ocs::server::CoordinatorServer server(jobs, workers, runner, artifacts, progress,
                                         *std::move(security));
   std::thread signal_thread = ShutdownOnSignal(&server, shutdown_signals);

@@ -145,6 +145,8 @@ TEST_F(ServiceModeTest, AJobWaitsForEnoughSlotsThenRunsBothRanksOnOneWorker) {
 }
 
 TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker) {
+  cluster_->KillCoordinator();
+  StartCoordinator({"--worker-lease-seconds", "3"});  // a lost worker's ranks wait 3 s, not 30
   StartWorker(1);
   StartWorker(1);
   std::string yaml = Job("lost", 2) + "  maxRestarts: 0\n";

@@ -40,7 +40,7 @@ class JobRunnerTest : public ::testing::Test {
     std::filesystem::remove(path);
     store_ = *SqliteJobStore::Open(path);
     manager_ = std::make_unique<JobManager>(*store_, clock_);
-    runner_ = std::make_unique<JobRunner>(*store_, registry_, clock_, 29000, 100);
+    runner_ = std::make_unique<JobRunner>(*store_, registry_, clock_, 29000, 100, &progress_);
     for (int i = 0; i < 2; ++i) {
       workers_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
       runner_->Connect(workers_.back(), &links_[i]);
@@ -78,6 +78,7 @@ class JobRunnerTest : public ::testing::Test {
   int64_t now_ms_ = 1000;
   Clock clock_ = [this] { return now_ms_; };
   WorkerRegistry registry_{clock_, 30, "0.1.0"};
+  ProgressBoard progress_;
   std::unique_ptr<SqliteJobStore> store_;
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<JobRunner> runner_;
@@ -151,6 +152,16 @@ TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   EXPECT_EQ(links_[0].verdicts.size(), 1u);
   EXPECT_EQ(links_[1].verdicts.size(), 1u);
+}
+
+// Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.
+TEST_F(JobRunnerTest, AJobThatStopsRunningLeavesNoProgressBehind) {
+  progress_.Set(job_, {0, 5, 10});
+  for (int rank = 0; rank < 2; ++rank) {
+    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, {true, false, ""}).ok());
+  }
+  EXPECT_EQ(State(), JobState::kSucceeded);
+  EXPECT_FALSE(progress_.Get(job_).has_value());
 }
 
 TEST_F(JobRunnerTest, WaitingJobsStartByPriorityThenAge) {

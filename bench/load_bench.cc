@@ -1,9 +1,10 @@
 // The coordinator held under load for minutes: a simulated fleet (fake workers on the real Worker
 // API that train nothing) runs jobs of 1 to 8 ranks while submitters keep the queue full and a
 // canceller cancels jobs at random, pending and running. Every few seconds it samples the
-// coordinator's resident memory and open files. At the end every job must be terminal, and memory
-// and open files must be as flat in the last window as in the first after warm-up. Prints the
-// samples, then a summary; exits 1 when a job is left behind or a resource keeps growing.
+// coordinator's resident memory and open files, and times one /metrics scrape. At the end every job
+// must be terminal, and memory and open files must be as flat in the last window as in the first
+// after warm-up. Prints the samples, then a summary; exits 1 when a job is left behind or a
+// resource keeps growing.
 //   ocs_load_bench [--coordinator build/server/ocs-coordinator] [--minutes 5] [--workers 16]
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "common/version.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "tests/support/http.h"
 #include "worker/engine/channel_groups.h"
 #include "worker/engine/model_zoo.h"
 
@@ -118,6 +120,7 @@ struct Sample {
   double rss_mb;
   int open_files;
   int submitted, terminal;
+  double scrape_ms, scrape_kib;  // one Prometheus scrape of the coordinator
 };
 
 double Median(std::vector<double> values) {
@@ -177,9 +180,11 @@ int main(int argc, char** argv) {
   const std::string data_dir =
       absl::StrCat(std::filesystem::temp_directory_path().string(), "/ocs-load-", getpid());
   // Ended jobs' metric series are kept a minute, not the default 15: the run reaches steady state.
+  const int metrics_port = *ocs::common::PickFreeLoopbackPort();
   ocs::bench::CoordinatorProcess coordinator(
       binary, port, data_dir,
-      {"--metrics-listen", "127.0.0.1:0", "--metrics-retention-seconds", "60"});
+      {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port), "--metrics-retention-seconds",
+       "60"});
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20))) {
@@ -275,17 +280,26 @@ int main(int argc, char** argv) {
 
   std::vector<Sample> samples;
   std::printf(
-      "| t s | coordinator RSS MiB | open files | jobs submitted | jobs terminal |\n"
-      "|---|---|---|---|---|\n");
+      "| t s | coordinator RSS MiB | open files | jobs submitted | jobs terminal | /metrics ms "
+      "| /metrics KiB |\n|---|---|---|---|---|---|---|\n");
   auto sample = [&] {
     const auto states = States(*jobs);
     const int terminal = static_cast<int>(std::count_if(
         states.begin(), states.end(), [](const auto& s) { return Terminal(s.second); }));
-    Sample s{std::chrono::duration<double>(Clock::now() - start).count(), coordinator.RssMb(),
-             coordinator.OpenFiles(), static_cast<int>(states.size()), terminal};
+    const auto scrape_start = Clock::now();
+    const ocs::testing::HttpResponse scraped = ocs::testing::HttpGet(metrics_port, "/metrics");
+    const double scrape_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - scrape_start).count();
+    Sample s{std::chrono::duration<double>(Clock::now() - start).count(),
+             coordinator.RssMb(),
+             coordinator.OpenFiles(),
+             static_cast<int>(states.size()),
+             terminal,
+             scrape_ms,
+             scraped.body.size() / 1024.0};
     samples.push_back(s);
-    std::printf("| %.0f | %.1f | %d | %d | %d |\n", s.seconds, s.rss_mb, s.open_files, s.submitted,
-                s.terminal);
+    std::printf("| %.0f | %.1f | %d | %d | %d | %.1f | %.0f |\n", s.seconds, s.rss_mb, s.open_files,
+                s.submitted, s.terminal, s.scrape_ms, s.scrape_kib);
     std::fflush(stdout);
   };
   while (Clock::now() < stop_at) {

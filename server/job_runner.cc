@@ -129,8 +129,11 @@ void JobRunner::Detach(const std::string& worker_id) {
     const int64_t deadline = clock_() + int64_t{1000} * workers_.lease_seconds();
     for (auto& [id, run] : running_) {
       bool held = false;
-      for (std::string& holder : run.rank_workers) {
-        if (holder == worker_id) holder.clear(), held = true;
+      for (int rank = 0; rank < static_cast<int>(run.rank_workers.size()); ++rank) {
+        // A rank that finished needs nobody to come back for it.
+        if (run.rank_workers[rank] != worker_id || run.finished.count(rank)) continue;
+        run.rank_workers[rank].clear();
+        held = true;
       }
       if (!held) continue;
       if (run.reattach_deadline_ms == 0) {

@@ -319,6 +319,17 @@ TEST_F(ReattachTest, AWorkerWhoseSessionClosedReclaimsItsRankWithoutARestart) {
   EXPECT_EQ(store_->Boundaries(job_)->size(), 3u);
 }
 
+TEST_F(ReattachTest, AWorkerWhoseRanksFinishedIsNotWaitedFor) {
+  const std::string done = WorkerOf(1);
+  ASSERT_TRUE(runner_->Finished(done, job_, 0, 1, {true, false, ""}).ok());
+  runner_->Detach(done);  // say it shut down after its rank finished
+  now_ms_ += 60000;
+  EXPECT_TRUE(runner_->ExpireReattachments().empty());
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, {true, false, ""}).ok());
+  EXPECT_EQ(State(), JobState::kSucceeded);
+  EXPECT_EQ(store_->Get(job_)->restarts, 0);
+}
+
 TEST_F(ReattachTest, AWorkerThatDoesNotComeBackWithinTheLeaseRestartsTheJob) {
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
   const std::string gone = WorkerOf(1);

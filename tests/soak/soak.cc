@@ -140,7 +140,7 @@ class Cycle {
   bool DiesBeforeTheJobEnds(const std::string& id, Subprocess& process) {
     const auto deadline = Clock::now() + std::chrono::seconds(240);
     while (process.running() && Clock::now() < deadline) {
-      absl::StatusOr<ocs::v1::Job> job = cluster_.Get(id);
+      absl::StatusOr<ocs::v1::Job> job = cluster_.GetOnce(id, std::chrono::milliseconds(500));
       if (job.ok() && Terminal(job->state())) return !process.running();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -162,7 +162,7 @@ class Cycle {
         const auto deadline = Clock::now() + std::chrono::seconds(240);
         while (cluster_.worker(0).running() && cluster_.worker(1).running() &&
                Clock::now() < deadline) {
-          absl::StatusOr<ocs::v1::Job> job = cluster_.Get(id);
+          absl::StatusOr<ocs::v1::Job> job = cluster_.GetOnce(id, std::chrono::milliseconds(500));
           if (job.ok() && Terminal(job->state())) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }

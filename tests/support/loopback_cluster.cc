@@ -150,6 +150,18 @@ absl::StatusOr<ocs::v1::Job> LoopbackCluster::Get(const std::string& id) {
   return job;
 }
 
+absl::StatusOr<ocs::v1::Job> LoopbackCluster::GetOnce(const std::string& id,
+                                                      std::chrono::milliseconds deadline) {
+  ocs::v1::GetJobRequest request;
+  request.set_id(id);
+  ocs::v1::Job job;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  const grpc::Status status = jobs_->GetJob(&context, request, &job);
+  if (!status.ok()) return FromGrpc(status);
+  return job;
+}
+
 absl::StatusOr<ocs::v1::Job> LoopbackCluster::Cancel(const std::string& id) {
   ocs::v1::CancelJobRequest request;
   request.set_id(id);

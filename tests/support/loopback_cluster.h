@@ -60,6 +60,8 @@ class LoopbackCluster {
 
   absl::StatusOr<std::string> Submit(const std::string& yaml);
   absl::StatusOr<ocs::v1::Job> Get(const std::string& id);
+  // One attempt with a short deadline: for polling while the coordinator may die.
+  absl::StatusOr<ocs::v1::Job> GetOnce(const std::string& id, std::chrono::milliseconds deadline);
   absl::StatusOr<ocs::v1::Job> Cancel(const std::string& id);
   absl::StatusOr<ocs::v1::GetStabilityResponse> Stability(const std::string& id);
   absl::StatusOr<std::string> Download(const std::string& id, const std::string& name);

@@ -67,32 +67,7 @@ class Cycle {
     std::vector<std::string> coordinator_env;
     WorkerOptions first, second;
     std::unique_ptr<TcpProxy> link;
-    switch (fault) {
-      case Fault::kCoordinatorCrashPoint: {
-        const bool artifact = Draw(0, 3) == 0;
-        const int pass = artifact ? 1 : Draw(1, kEpochs);
-        const char* point =
-            artifact ? common::crash_point::kArtifactWritten : common::crash_point::kBoundaryStored;
-        coordinator_env = {absl::StrCat("OCS_CRASH_AT=", point, "@", pass)};
-        result.fault = absl::StrCat("coordinator crash at ", point, "@", pass);
-        break;
-      }
-      case Fault::kWorkerCrashPoint: {
-        const int which = Draw(0, 2);
-        const char* point = which == 0   ? common::crash_point::kReportSent
-                            : which == 1 ? common::crash_point::kPruned
-                                         : common::crash_point::kCheckpointWritten;
-        // A checkpoint pass late enough that the other armed worker, rank 0 after the
-        // restart, does not reach it again.
-        const int pass = which == 1 ? 1 : which == 2 ? Draw(5, kEpochs - 1) : Draw(1, kEpochs - 1);
-        second.environment = {absl::StrCat("OCS_CRASH_AT=", point, "@", pass)};
-        if (which == 2) first.environment = second.environment;  // only rank 0 writes checkpoints
-        result.fault = absl::StrCat("worker crash at ", point, "@", pass);
-        break;
-      }
-      default:
-        break;
-    }
+    ArmCrashPoint(fault, &coordinator_env, &first, &second, &result);
     if (!Started(cluster_.StartCoordinator(
                      {"--worker-lease-seconds", std::to_string(kLeaseSeconds)}, coordinator_env),
                  &result)) {
@@ -117,6 +92,37 @@ class Cycle {
   }
 
  private:
+  // Crash points are armed through the processes' environment before they start.
+  void ArmCrashPoint(Fault fault, std::vector<std::string>* coordinator_env, WorkerOptions* first,
+                     WorkerOptions* second, CycleResult* result) {
+    switch (fault) {
+      case Fault::kCoordinatorCrashPoint: {
+        const bool artifact = Draw(0, 3) == 0;
+        const int pass = artifact ? 1 : Draw(1, kEpochs);
+        const char* point =
+            artifact ? common::crash_point::kArtifactWritten : common::crash_point::kBoundaryStored;
+        *coordinator_env = {absl::StrCat("OCS_CRASH_AT=", point, "@", pass)};
+        result->fault = absl::StrCat("coordinator crash at ", point, "@", pass);
+        break;
+      }
+      case Fault::kWorkerCrashPoint: {
+        const int which = Draw(0, 2);
+        const char* point = which == 0   ? common::crash_point::kReportSent
+                            : which == 1 ? common::crash_point::kPruned
+                                         : common::crash_point::kCheckpointWritten;
+        // A checkpoint pass late enough that the other armed worker, rank 0 after the
+        // restart, does not reach it again.
+        const int pass = which == 1 ? 1 : which == 2 ? Draw(5, kEpochs - 1) : Draw(1, kEpochs - 1);
+        second->environment = {absl::StrCat("OCS_CRASH_AT=", point, "@", pass)};
+        if (which == 2) first->environment = second->environment;  // only rank 0 writes checkpoints
+        result->fault = absl::StrCat("worker crash at ", point, "@", pass);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   int Draw(int low, int high) { return std::uniform_int_distribution<int>(low, high)(random_); }
   static int Port(const std::string& address) {
     return std::stoi(address.substr(address.rfind(':') + 1));

@@ -162,8 +162,8 @@ TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker)
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
   // Its peer notices first (a collective fails), or the lost worker's lease runs out.
   EXPECT_THAT(job.message(),
-              ::testing::MatchesRegex("(rank 0: training stopped: .*|worker worker-.*'s session "
-                                      "closed and rank\\(s\\) 1 did not re-attach in time) "
+              ::testing::MatchesRegex("(rank [01]: training stopped: .*|worker worker-.*'s session "
+                                      "closed and rank\\(s\\) [01] did not re-attach in time) "
                                       "after 0 restart.*maxRestarts.*"))
       << Logs();
 }

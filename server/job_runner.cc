@@ -255,11 +255,10 @@ void JobRunner::Schedule() {
       priorities[job.id] = spec.ok() ? spec->priority : 0;
     }
   }
-  pending_priorities_ = priorities;  // only the jobs still pending
-  std::stable_sort(pending.begin(), pending.end(),
-                   [&priorities](const JobRecord& a, const JobRecord& b) {
-                     return priorities.at(a.id) > priorities.at(b.id);
-                   });
+  pending_priorities_ = std::move(priorities);  // only the jobs still pending
+  std::stable_sort(pending.begin(), pending.end(), [this](const JobRecord& a, const JobRecord& b) {
+    return pending_priorities_.at(a.id) > pending_priorities_.at(b.id);
+  });
   for (const JobRecord& job : pending) {
     if (TryStart(job) == Start::kWaiting) break;  // FIFO: a job that does not fit holds the queue
   }

@@ -142,15 +142,17 @@ class Cycle {
     std::this_thread::sleep_for(std::chrono::milliseconds(Draw(0, 600)));
   }
 
-  // A process armed with a crash point dies there, unless the job ends first (not reached).
-  bool DiesBeforeTheJobEnds(const std::string& id, Subprocess& process) {
+  // A process armed with a crash point dies there (`died` turns true), unless the job ends
+  // first: the point was not reached.
+  template <typename Died>
+  bool DiesBeforeTheJobEnds(const std::string& id, Died died) {
     const auto deadline = Clock::now() + std::chrono::seconds(240);
-    while (process.running() && Clock::now() < deadline) {
+    while (!died() && Clock::now() < deadline) {
       absl::StatusOr<ocs::v1::Job> job = cluster_.GetOnce(id, std::chrono::milliseconds(500));
-      if (job.ok() && Terminal(job->state())) return !process.running();
+      if (job.ok() && Terminal(job->state())) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return !process.running();
+    return died();
   }
 
   void Inject(Fault fault, const std::string& id, TcpProxy* link, CycleResult* result) {
@@ -164,18 +166,11 @@ class Cycle {
         result->injected = true;
         break;
       }
-      case Fault::kWorkerCrashPoint: {
-        const auto deadline = Clock::now() + std::chrono::seconds(240);
-        while (cluster_.worker(0).running() && cluster_.worker(1).running() &&
-               Clock::now() < deadline) {
-          absl::StatusOr<ocs::v1::Job> job = cluster_.GetOnce(id, std::chrono::milliseconds(500));
-          if (job.ok() && Terminal(job->state())) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        result->injected = !cluster_.worker(0).running() || !cluster_.worker(1).running();
+      case Fault::kWorkerCrashPoint:
+        result->injected = DiesBeforeTheJobEnds(
+            id, [this] { return !cluster_.worker(0).running() || !cluster_.worker(1).running(); });
         if (result->injected) cluster_.StartWorker();
         break;
-      }
       case Fault::kCoordinatorKill: {
         const int after = Draw(1, kEpochs - 1);
         result->fault = absl::StrCat("coordinator SIGKILL after ", after, " boundaries");
@@ -186,7 +181,8 @@ class Cycle {
         break;
       }
       case Fault::kCoordinatorCrashPoint:
-        result->injected = DiesBeforeTheJobEnds(id, cluster_.coordinator());
+        result->injected =
+            DiesBeforeTheJobEnds(id, [this] { return !cluster_.coordinator().running(); });
         if (result->injected) Restart(result);
         break;
       case Fault::kWorkerStall: {

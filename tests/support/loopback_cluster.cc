@@ -32,6 +32,17 @@ absl::Status CallAcrossRestarts(Call call) {
   return FromGrpc(status);
 }
 
+// Asks `done` every 100 ms until it says yes (true) or `timeout` passes (false).
+template <typename Done>
+bool PollUntil(std::chrono::seconds timeout, Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string SmallJobYaml(const std::string& name, int workers, int epochs, int checkpoint_every) {
@@ -130,24 +141,31 @@ Subprocess& LoopbackCluster::StartWorker(const WorkerOptions& options) {
   return *workers_.back();
 }
 
+// A unary Job API call across coordinator restarts, its response or the call's status.
+template <typename Request, typename Response>
+absl::StatusOr<Response> LoopbackCluster::Unary(
+    grpc::Status (ocs::v1::JobService::Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
+  Response response;
+  const absl::Status status = CallAcrossRestarts([&](grpc::ClientContext* context) {
+    return (jobs_.get()->*rpc)(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<std::string> LoopbackCluster::Submit(const std::string& yaml) {
   ocs::v1::SubmitJobRequest request;
   request.set_spec_yaml(yaml);
-  ocs::v1::SubmitJobResponse response;
-  absl::Status status = CallAcrossRestarts(
-      [&](grpc::ClientContext* context) { return jobs_->SubmitJob(context, request, &response); });
-  if (!status.ok()) return status;
-  return response.job().id();
+  auto response = Unary(&ocs::v1::JobService::Stub::SubmitJob, request);
+  if (!response.ok()) return response.status();
+  return response->job().id();
 }
 
 absl::StatusOr<ocs::v1::Job> LoopbackCluster::Get(const std::string& id) {
   ocs::v1::GetJobRequest request;
   request.set_id(id);
-  ocs::v1::Job job;
-  absl::Status status = CallAcrossRestarts(
-      [&](grpc::ClientContext* context) { return jobs_->GetJob(context, request, &job); });
-  if (!status.ok()) return status;
-  return job;
+  return Unary(&ocs::v1::JobService::Stub::GetJob, request);
 }
 
 absl::StatusOr<ocs::v1::Job> LoopbackCluster::GetOnce(const std::string& id,
@@ -162,25 +180,10 @@ absl::StatusOr<ocs::v1::Job> LoopbackCluster::GetOnce(const std::string& id,
   return job;
 }
 
-absl::StatusOr<ocs::v1::Job> LoopbackCluster::Cancel(const std::string& id) {
-  ocs::v1::CancelJobRequest request;
-  request.set_id(id);
-  ocs::v1::Job job;
-  absl::Status status = CallAcrossRestarts(
-      [&](grpc::ClientContext* context) { return jobs_->CancelJob(context, request, &job); });
-  if (!status.ok()) return status;
-  return job;
-}
-
 absl::StatusOr<ocs::v1::GetStabilityResponse> LoopbackCluster::Stability(const std::string& id) {
   ocs::v1::GetStabilityRequest request;
   request.set_id(id);
-  ocs::v1::GetStabilityResponse response;
-  absl::Status status = CallAcrossRestarts([&](grpc::ClientContext* context) {
-    return jobs_->GetStability(context, request, &response);
-  });
-  if (!status.ok()) return status;
-  return response;
+  return Unary(&ocs::v1::JobService::Stub::GetStability, request);
 }
 
 absl::StatusOr<std::string> LoopbackCluster::Download(const std::string& id,
@@ -202,36 +205,20 @@ absl::StatusOr<std::string> LoopbackCluster::Download(const std::string& id,
 
 absl::StatusOr<ocs::v1::Job> LoopbackCluster::WaitForEnd(const std::string& id,
                                                          std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    absl::StatusOr<ocs::v1::Job> job = Get(id);
-    if (!job.ok() || Terminal(job->state()) || std::chrono::steady_clock::now() > deadline) {
-      return job;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  absl::StatusOr<ocs::v1::Job> job;
+  PollUntil(timeout, [&] {
+    job = Get(id);
+    return !job.ok() || Terminal(job->state());
+  });
+  return job;
 }
 
 bool LoopbackCluster::WaitForBoundaries(const std::string& id, int count,
                                         std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
+  return PollUntil(timeout, [&] {
     absl::StatusOr<ocs::v1::GetStabilityResponse> stability = Stability(id);
-    if (stability.ok() && stability->boundaries_size() >= count) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-bool LoopbackCluster::WaitForState(const std::string& id, ocs::v1::JobState state,
-                                   std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    absl::StatusOr<ocs::v1::Job> job = Get(id);
-    if (job.ok() && job->state() == state) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return stability.ok() && stability->boundaries_size() >= count;
+  });
 }
 
 std::string LoopbackCluster::CoordinatorLog(int start) const {

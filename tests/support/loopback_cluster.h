@@ -62,7 +62,6 @@ class LoopbackCluster {
   absl::StatusOr<ocs::v1::Job> Get(const std::string& id);
   // One attempt with a short deadline: for polling while the coordinator may die.
   absl::StatusOr<ocs::v1::Job> GetOnce(const std::string& id, std::chrono::milliseconds deadline);
-  absl::StatusOr<ocs::v1::Job> Cancel(const std::string& id);
   absl::StatusOr<ocs::v1::GetStabilityResponse> Stability(const std::string& id);
   absl::StatusOr<std::string> Download(const std::string& id, const std::string& name);
   // Polls until the job is terminal or `timeout` passes; the last state seen.
@@ -70,9 +69,6 @@ class LoopbackCluster {
   // Until the coordinator has stored `count` boundaries of the job.
   bool WaitForBoundaries(const std::string& id, int count,
                          std::chrono::seconds timeout = std::chrono::seconds(120));
-  // Until the job's state is `state`.
-  bool WaitForState(const std::string& id, ocs::v1::JobState state,
-                    std::chrono::seconds timeout = std::chrono::seconds(60));
 
   const std::string& dir() const { return dir_; }
   const std::string& address() const { return address_; }
@@ -86,6 +82,11 @@ class LoopbackCluster {
   std::string Logs() const;
 
  private:
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(grpc::Status (ocs::v1::JobService::Stub::*rpc)(
+                                     grpc::ClientContext*, const Request&, Response*),
+                                 const Request& request);
+
   std::string dir_, address_;
   int rendezvous_port_ = 0;
   int coordinator_starts_ = 0;

@@ -1,5 +1,7 @@
 #include "worker/engine/regularization.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 
 namespace ocs::worker::engine {
@@ -51,11 +53,28 @@ at::Tensor ChannelRegularizer::AlongDim(const at::Tensor& values, const Target& 
   return values.view(shape);
 }
 
-void ChannelRegularizer::ShrinkDecoupled(double lambda, double lr) {
+void ChannelRegularizer::BuildShrinkOperands() {
   at::NoGradGuard no_grad;
   for (const Target& target : targets_) {
-    target.tensor.mul_(AlongDim(1.0 - (lambda * lr) * target.selected, target));
+    auto same = std::find_if(shrink_tensors_.begin(), shrink_tensors_.end(),
+                             [&](const at::Tensor& t) { return t.is_same(target.tensor); });
+    if (same == shrink_tensors_.end()) {
+      shrink_tensors_.push_back(target.tensor);
+      // zeros_like keeps the tensor's strides (channels-last on a GPU), which the multi-tensor
+      // kernels need to treat both as one flat range.
+      shrink_counts_.push_back(at::zeros_like(target.tensor));
+      same = shrink_tensors_.end() - 1;
+    }
+    shrink_counts_[same - shrink_tensors_.begin()].add_(
+        AlongDim(target.selected, target).to(target.tensor.dtype()));
   }
+}
+
+void ChannelRegularizer::ShrinkDecoupled(double lambda, double lr) {
+  if (targets_.empty()) return;
+  if (shrink_tensors_.empty()) BuildShrinkOperands();
+  at::NoGradGuard no_grad;
+  at::_foreach_addcmul_(shrink_tensors_, shrink_tensors_, shrink_counts_, -lambda * lr);
 }
 
 void ChannelRegularizer::AddGroupLassoGradient(double lambda) {

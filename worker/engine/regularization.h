@@ -2,7 +2,9 @@
 // step 6), over every coupled tensor: producer filters (dim 0 of conv/linear weights, depthwise
 // filters), consumer input slices (dim 1) and BatchNorm γ — not β, not biases.
 //
-//   decoupled (the official code's default): after each optimizer step W_c ← (1 − λ·lr) · W_c
+//   decoupled (the official code's default): after each optimizer step W_c ← (1 − λ·lr) · W_c,
+//     to first order: an entry of two dropped channels (a filter's output and input channel)
+//     shrinks by 1 − 2·λ·lr where applying the rule per channel would give (1 − λ·lr)²
 //   group lasso (the paper's penalty λ · Σ_c ‖W_c‖₂): before the step, grad W_c += λ · W_c /
 //   ‖W_c‖₂,
 //     ‖W_c‖₂ taken over all coupled weights of channel c.
@@ -26,6 +28,8 @@ class ChannelRegularizer {
   ChannelRegularizer(const NetworkModel& model, const ChannelGroups& groups,
                      const common::Mask& mask);
 
+  // One multi-tensor update over every regularized tensor (a few kernel launches, not three per
+  // tensor: on a GPU this runs after every step of the sparsity epochs).
   void ShrinkDecoupled(double lambda, double lr);
   void AddGroupLassoGradient(double lambda);
 
@@ -42,7 +46,14 @@ class ChannelRegularizer {
   // Reshapes a [size of dim] vector to broadcast against `target.tensor`.
   static at::Tensor AlongDim(const at::Tensor& values, const Target& target);
 
+  // The decoupled shrink's operands, built on its first use: each regularized tensor once, and
+  // beside it, in its shape and memory format, how many dropped channels each entry belongs to.
+  // W ← W − λ·lr · (count ⊙ W).
+  void BuildShrinkOperands();
+
   std::vector<Target> targets_;
+  std::vector<at::Tensor> shrink_tensors_;
+  std::vector<at::Tensor> shrink_counts_;
   int64_t total_channels_ = 0;
   int selected_channels_ = 0;
 };

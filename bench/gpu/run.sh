@@ -113,7 +113,14 @@ print(f"| pruned before epoch index | {r.get('pruneEpoch')} |")
 print(f"| FLOPs | {r['before']['flops']/1e6:.1f} M -> {r['after']['flops']/1e6:.1f} M ({100*r['flopsReduction']:.1f}% fewer) |")
 print(f"| test accuracy before / right after the prune | {100*r['accuracyBeforePrune']:.2f}% / {100*r['accuracyAfterPrune']:.2f}% |")
 print(f"| final test accuracy | {100*r['finalAccuracy']:.2f}% |")
-print(f"| median training images/s (dense / fine-tuning epochs) | {sorted(x['imagesPerSecond'] for x in e[1:3])[0]:.0f} / {sorted(x['imagesPerSecond'] for x in e[-4:])[2]:.0f} |")
+def median_ips(epochs):
+    v = sorted(x["imagesPerSecond"] for x in epochs)
+    return f"{v[len(v) // 2]:.0f}" if v else "-"
+prune = r.get("pruneEpoch") or len(e)
+dense = [x for x in e[1:prune] if x["lambda"] == 0]  # epoch 0 autotunes and captures
+sparse = [x for x in e[:prune] if x["lambda"] > 0]  # the decoupled shrink after every step
+tuning = [x for x in e[prune + 1:]]  # the pruned network, after its re-capture
+print(f"| median training images/s: dense / sparsity / fine-tuning epochs | {median_ips(dense)} / {median_ips(sparse)} / {median_ips(tuning)} |")
 print(f"| CUDA graph captures | {r.get('cudaGraphCaptures')} |")
 PY
 

@@ -1,5 +1,7 @@
 #include "worker/train/collectives.h"
 
+#include <functional>
+
 #include <ATen/ATen.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -33,11 +35,34 @@ class SingleProcessCollectives final : public Collectives {
   void Barrier() override {}
 };
 
+#ifdef OCS_CUDA
+// PyTorch 2.4 and later warn when a ProcessGroupNCCL is destroyed before it was shut down (in
+// Python, destroy_process_group). Its destructor shuts it down then; doing so first ends the
+// group the same way, without the warning at every worker exit.
+std::function<void()> NcclShutdown(c10::intrusive_ptr<c10d::ProcessGroupNCCL> group) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return [group = std::move(group)] { group->shutdown(); };
+#else
+  return {};
+#endif
+}
+#endif
+
 class ProcessGroupCollectives final : public Collectives {
  public:
+  // `shutdown`, when set, ends the group before it is destroyed.
   ProcessGroupCollectives(c10::intrusive_ptr<c10d::Store> store,
-                          c10::intrusive_ptr<ProcessGroupBackend> group)
-      : store_(std::move(store)), group_(std::move(group)) {}
+                          c10::intrusive_ptr<ProcessGroupBackend> group,
+                          std::function<void()> shutdown)
+      : store_(std::move(store)), group_(std::move(group)), shutdown_(std::move(shutdown)) {}
+  ~ProcessGroupCollectives() override {
+    if (!shutdown_) return;
+    try {
+      shutdown_();
+    } catch (const std::exception&) {
+      // The group is going away either way; its destructor cleans up what is left.
+    }
+  }
 
   int rank() const override { return group_->getRank(); }
   int world_size() const override { return group_->getSize(); }
@@ -74,6 +99,7 @@ class ProcessGroupCollectives final : public Collectives {
 
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<ProcessGroupBackend> group_;
+  std::function<void()> shutdown_;
 };
 
 }  // namespace
@@ -104,10 +130,14 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
     options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(r.timeout);
     auto store = c10::make_intrusive<c10d::TCPStore>(parts[0], options);
     c10::intrusive_ptr<ProcessGroupBackend> group;
+    std::function<void()> shutdown;
     if (r.device == common::Device::kCuda) {
 #ifdef OCS_CUDA
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
-      group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, r.rank, r.world_size, nccl);
+      auto nccl_group =
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, r.rank, r.world_size, nccl);
+      group = nccl_group;
+      shutdown = NcclShutdown(std::move(nccl_group));
 #else
       return absl::FailedPreconditionError("this worker was built without CUDA (OCS_CUDA=OFF)");
 #endif
@@ -122,7 +152,7 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
           "this worker's LibTorch has no Gloo: CPU ranks need a build against one with it");
 #endif
     }
-    return std::make_unique<ProcessGroupCollectives>(store, group);
+    return std::make_unique<ProcessGroupCollectives>(store, group, std::move(shutdown));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rendezvous at ", r.master, " as rank ", r.rank,
                                                " of ", r.world_size, " failed: ", e.what()));

@@ -1,6 +1,7 @@
 // The worker on a GPU: the NCCL process group, the CUDA-graph training step against eager steps,
-// and a whole pruning run in bf16. Skipped where no CUDA device is visible (CI); bench/gpu/run.sh
-// runs them on a GPU host.
+// a whole pruning run in bf16, the decoupled shrink's multi-tensor update on channels-last
+// weights, and the device memory the worker reports. Skipped where no CUDA device is visible (CI);
+// bench/gpu/run.sh runs them on a GPU host.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,8 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
 #include "tests/support/subprocess.h"
+#include "worker/engine/channel_groups.h"
+#include "worker/engine/flops_target_search.h"
+#include "worker/engine/group_saliency.h"
+#include "worker/engine/model_zoo.h"
 #include "worker/engine/network_model.h"
+#include "worker/engine/regularization.h"
 #include "worker/train/collectives.h"
+#include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
 
 namespace ocs::worker::train {
@@ -109,6 +116,46 @@ TEST_F(CudaTest, Bf16PruningRunRecapturesAfterThePruneAndExports) {
   torch::jit::Module model = torch::jit::load(::testing::TempDir() + "/bf16-prune/model.pt");
   const at::Tensor logits = model.forward({at::randn({2, 3, 16, 16})}).toTensor();
   EXPECT_EQ(logits.sizes(), (at::IntArrayRef{2, 4}));
+}
+
+TEST_F(CudaTest, DecoupledShrinkOnChannelsLastGpuWeightsMatchesTheCpu) {
+  using namespace engine;
+  const Network network = *BuildModel("resnet20", 10, {3, 32, 32});
+  const ChannelGroups groups = *ChannelGroups::Derive(network, {});
+  NetworkModel cpu(network, /*seed=*/7), gpu(network, /*seed=*/7);
+  gpu.to(at::kCUDA);
+  gpu.UseChannelsLast();
+  const common::Mask mask =
+      SearchSubnetwork(network, groups, GroupSaliency(cpu, groups, true), {.target_reduction = 0.5})
+          ->mask;
+  ChannelRegularizer on_cpu(cpu, groups, mask), on_gpu(gpu, groups, mask);
+  ASSERT_GT(on_gpu.selected_channels(), 0);
+  for (int step = 0; step < 3; ++step) {
+    on_cpu.ShrinkDecoupled(/*lambda=*/0.5, /*lr=*/0.1);
+    on_gpu.ShrinkDecoupled(/*lambda=*/0.5, /*lr=*/0.1);
+  }
+  const auto cpu_parameters = cpu.named_parameters();
+  for (const auto& p : gpu.named_parameters()) {
+    EXPECT_TRUE(at::allclose(p.value().cpu(), cpu_parameters[p.key()], 1e-5, 1e-6)) << p.key();
+    if (p.value().dim() == 4) {
+      EXPECT_TRUE(p.value().is_contiguous(at::MemoryFormat::ChannelsLast)) << p.key();
+    }
+  }
+}
+
+TEST_F(CudaTest, CudaMemoryCountsWhatTheWorkerAllocates) {
+  const auto before = CudaMemory();
+  ASSERT_TRUE(before.has_value()) << "a CUDA build with a GPU reports its memory";
+  EXPECT_GT(before->total_bytes, int64_t{1} << 30);
+  EXPECT_LE(before->used_bytes, before->total_bytes);
+  constexpr int64_t kBytes = int64_t{512} << 20;
+  at::Tensor block = at::empty({kBytes}, at::TensorOptions().device(at::kCUDA).dtype(at::kByte));
+  block.fill_(1);
+  torch::cuda::synchronize();
+  const auto after = CudaMemory();
+  ASSERT_TRUE(after.has_value());
+  // Other processes may allocate meanwhile, but ours is at least there.
+  EXPECT_GE(after->used_bytes - before->used_bytes, kBytes);
 }
 
 }  // namespace

@@ -1,13 +1,18 @@
-// What the prune buys at inference: latency of the dense network and of a pruned model.pt, both
-// as TorchScript, at the given batch sizes on the CPU or a GPU. The dense model is the same
-// architecture from the model zoo (weights do not change the cost). Prints a Markdown table of
-// medians.
-//   ocs_infer_bench --arch resnet20 --classes 10 --input 1,28,28 --pruned runs/x/model.pt
-//                   [--device cuda] [--batch-sizes 1,256] [--iterations 200]
+// What the prune buys at inference: latency of the dense network against pruned ones, all as
+// TorchScript, at the given batch sizes on the CPU or a GPU. The pruned models are a trained
+// model.pt (--pruned) and the architecture searched down by --target with each --round-to (channel
+// counts rounded to multiples: GPU kernels prefer multiples of 8). Weights do not change the cost,
+// so the searched models keep their initial weights. Each model is timed as exported and frozen
+// (torch.jit.freeze + optimize_for_inference: BatchNorm folded into the convolutions, as a
+// deployment would). Prints a Markdown table of medians.
+//   ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 [--pruned runs/x/model.pt]
+//                   [--target 0.5] [--round-to 1,8] [--device cuda] [--batch-sizes 1,256]
+//                   [--iterations 200]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,13 +21,29 @@
 #include <torch/script.h>
 #include <CLI/CLI.hpp>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "worker/engine/channel_groups.h"
 #include "worker/engine/export.h"
+#include "worker/engine/flops.h"
+#include "worker/engine/flops_target_search.h"
+#include "worker/engine/group_saliency.h"
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/network_model.h"
+#include "worker/engine/surgery.h"
 
 namespace {
 
+using namespace ocs::worker::engine;
 using Clock = std::chrono::steady_clock;
+
+struct Candidate {
+  std::string name;
+  std::optional<int64_t> flops;  // unknown for a model.pt read back
+  torch::jit::Module exported;
+  torch::jit::Module frozen;
+};
 
 void Synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
@@ -44,19 +65,62 @@ double MedianForwardMs(torch::jit::Module& model, const at::Tensor& input, int i
   return ms[ms.size() / 2];
 }
 
+Candidate Load(std::string name, std::optional<int64_t> flops, const std::string& path,
+               const c10::Device& device) {
+  torch::jit::Module exported = torch::jit::load(path, device);
+  exported.eval();
+  torch::jit::Module frozen = torch::jit::freeze(exported);
+  frozen = torch::jit::optimize_for_inference(frozen);
+  return {std::move(name), flops, std::move(exported), std::move(frozen)};
+}
+
+// Exports `model` to a temporary file and loads it as a candidate.
+absl::StatusOr<Candidate> ViaFile(std::string name, const NetworkModel& model,
+                                  const c10::Device& device) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("ocs-infer-bench-" + name + ".pt")).string();
+  if (absl::Status status = ExportTorchScript(model, path); !status.ok()) return status;
+  Candidate candidate = Load(std::move(name), NetworkCost(model.network()).flops, path, device);
+  std::filesystem::remove(path);
+  return candidate;
+}
+
+// The architecture searched down to `target` with channel counts in multiples of `round_to`,
+// ranked by the group saliency of its initial weights.
+absl::StatusOr<Candidate> Searched(const Network& network, double target, int round_to,
+                                   const c10::Device& device) {
+  const absl::StatusOr<ChannelGroups> groups = ChannelGroups::Derive(network, {});
+  if (!groups.ok()) return groups.status();
+  NetworkModel model(network, /*seed=*/1);
+  const auto search = SearchSubnetwork(network, *groups, GroupSaliency(model, *groups, true),
+                                       {.target_reduction = target, .round_to = round_to});
+  if (!search.ok()) return search.status();
+  if (absl::Status status = PruneModel(model, *groups, search->mask); !status.ok()) return status;
+  return ViaFile(absl::StrCat("searched, roundTo ", round_to), model, device);
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("Inference latency of the dense and the pruned model");
+  CLI::App app("Inference latency of the dense network and pruned models");
   std::string arch, pruned_path, device_name = "cpu";
   int classes = 10, iterations = 200;
-  std::vector<int> input, batch_sizes = {1, 256};
+  double target = 0.5;
+  std::vector<int> input, batch_sizes = {1, 256}, round_to = {1, 8};
   app.add_option("--arch", arch, "Model-zoo architecture of the dense network")->required();
   app.add_option("--classes", classes, "Number of classes");
   app.add_option("--input", input, "Input shape C,H,W")->delimiter(',')->expected(3)->required();
-  app.add_option("--pruned", pruned_path, "The pruned model.pt")
-      ->required()
+  app.add_option("--pruned", pruned_path, "A pruned model.pt of the same architecture")
       ->check(CLI::ExistingFile);
+  app.add_option("--target", target, "FLOPs reduction of the searched models")
+      ->check(CLI::Range(0.01, 0.99));
+  app.add_option("--round-to", round_to, "Channel multiples of the searched models (none: skip)")
+      ->delimiter(',');
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--batch-sizes", batch_sizes, "Batch sizes")->delimiter(',');
   app.add_option("--iterations", iterations, "Timed runs per measurement")
@@ -69,34 +133,36 @@ int main(int argc, char** argv) {
   const c10::Device device(device_name == "cuda" ? c10::kCUDA : c10::kCPU);
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
 
-  auto network = ocs::worker::engine::BuildModel(arch, classes, {input[0], input[1], input[2]});
-  if (!network.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(network.status().message()).c_str());
-    return 1;
+  const auto network = BuildModel(arch, classes, {input[0], input[1], input[2]});
+  if (!network.ok()) return Fail(network.status());
+  std::vector<Candidate> candidates;
+  auto dense = ViaFile("dense", NetworkModel(*network, /*seed=*/1), device);
+  if (!dense.ok()) return Fail(dense.status());
+  candidates.push_back(*std::move(dense));
+  if (!pruned_path.empty()) candidates.push_back(Load("model.pt", {}, pruned_path, device));
+  for (int multiple : round_to) {
+    auto searched = Searched(*network, target, multiple, device);
+    if (!searched.ok()) return Fail(searched.status());
+    candidates.push_back(*std::move(searched));
   }
-  const std::string dense_path =
-      (std::filesystem::temp_directory_path() / ("ocs-dense-" + arch + ".pt")).string();
-  if (auto status = ocs::worker::engine::ExportTorchScript(
-          ocs::worker::engine::NetworkModel(*network, /*seed=*/1), dense_path);
-      !status.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  torch::jit::Module dense = torch::jit::load(dense_path, device);
-  torch::jit::Module pruned = torch::jit::load(pruned_path, device);
-  std::filesystem::remove(dense_path);
-  dense.eval();
-  pruned.eval();
 
-  std::printf("| %s inference on %s, fp32 | dense ms | pruned ms | speed-up | pruned images/s |\n",
-              arch.c_str(), device_name.c_str());
-  std::printf("|---|---|---|---|---|\n");
+  std::printf(
+      "| %s inference on %s, fp32 | M FLOPs | batch | ms as exported | ms frozen | speed-up "
+      "(frozen) | images/s (frozen) |\n",
+      arch.c_str(), device_name.c_str());
+  std::printf("|---|---|---|---|---|---|---|\n");
   for (int batch : batch_sizes) {
     const at::Tensor x = at::randn({batch, input[0], input[1], input[2]}).to(device);
-    const double dense_ms = MedianForwardMs(dense, x, iterations);
-    const double pruned_ms = MedianForwardMs(pruned, x, iterations);
-    std::printf("| batch %d | %.3f | %.3f | %.2fx | %.0f |\n", batch, dense_ms, pruned_ms,
-                dense_ms / pruned_ms, batch / pruned_ms * 1000);
+    double dense_frozen_ms = 0;
+    for (Candidate& c : candidates) {
+      const double exported_ms = MedianForwardMs(c.exported, x, iterations);
+      const double frozen_ms = MedianForwardMs(c.frozen, x, iterations);
+      if (&c == &candidates.front()) dense_frozen_ms = frozen_ms;
+      const std::string flops = c.flops ? absl::StrFormat("%.1f", *c.flops / 1e6) : "-";
+      std::printf("| %s | %s | %d | %.3f | %.3f | %.2fx | %.0f |\n", c.name.c_str(), flops.c_str(),
+                  batch, exported_ms, frozen_ms, dense_frozen_ms / frozen_ms,
+                  batch / frozen_ms * 1000);
+    }
   }
   return 0;
 }

@@ -5,7 +5,8 @@ path as the ocs worker (the uint8 split resident on the training device, batches
 step, random crop with 4 pixels of padding, flip and normalisation as batched tensor ops), the same
 optimizer (SGD, Nesterov, weight decay; PyTorch's default multi-tensor implementation on GPUs), and
 on GPUs cuDNN autotuning, channels-last tensors and optionally bf16 autocast, as a performance-aware
-user would write it. The loss is summed on the device and read once per epoch.
+user would write it; `--defaults` leaves both at PyTorch's defaults (no autotuning, NCHW tensors),
+as a first script does. The loss is summed on the device and read once per epoch.
 Prints one JSON line per epoch: {"epoch": e, "images_per_second": x, "loss": l}.
 
 On CPU run it with Debian's python3-torch (the LibTorch 1.13 the worker links); on a GPU host
@@ -103,12 +104,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--defaults", action="store_true",
+                        help="no cuDNN autotuning and no channels-last tensors")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    torch.backends.cudnn.benchmark = True
+    tuned = cuda and not args.defaults
+    torch.backends.cudnn.benchmark = tuned
     generator = torch.Generator().manual_seed(1)
     if args.data == "synthetic":
         images, labels = synthetic(args.train_limit, (3, 32, 32), 10, generator)
@@ -120,7 +124,7 @@ def main():
     std = pixels.std((0, 2, 3)).view(1, -1, 1, 1).to(device)
     images, labels = images.to(device), labels.to(device)
     model = CifarResNet(args.depth, images.shape[1], 10).to(device)
-    if cuda:
+    if tuned:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
@@ -133,7 +137,7 @@ def main():
         model.train()
         for step in range(steps):
             index = order[step * args.batch:(step + 1) * args.batch]
-            x = preprocess(images.index_select(0, index), mean, std, augment, cuda)
+            x = preprocess(images.index_select(0, index), mean, std, augment, tuned)
             y = labels.index_select(0, index)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16,

@@ -6,10 +6,11 @@
 # 1. builds the CUDA variant (-DOCS_CUDA=ON) and runs the GPU tests (ctest label "cuda");
 # 2. training images/s of ResNet-56 on CIFAR-shaped data at batch 128 and 512, fp32 and bf16:
 #    PyTorch's Python eager API (bench/train_throughput.py) against the ocs worker, same run;
-#    at batch 128 also the worker with eager steps (--no-cuda-graphs), to show what graphs buy;
+#    at batch 128 also the worker with eager steps (--no-cuda-graphs), to show what graphs buy,
+#    and PyTorch eager at its defaults (no cuDNN autotuning, NCHW), as a first script runs;
 # 3. a standalone one-cycle pruning run of ResNet-56 on the real Fashion-MNIST, 12 epochs (wall
 #    time, accuracy);
-# 4. inference latency of the dense and the pruned model at batch 1 and 256;
+# 4. inference latency of the dense and pruned models at batch 1 and 256, as exported and frozen;
 # 5. the whole test suite of the CUDA build, unless OCS_GPU_BUDGET_S seconds (420) are spent.
 # Logs go to OUT_DIR; the summary table is printed last.
 set -uo pipefail
@@ -44,10 +45,11 @@ gpu_tests=$(grep -E "^\[  (PASSED|FAILED)  \]" "$out/cuda-tests.log" | tr '\n' '
 
 median() { sort -n | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 # Median images/s of the epochs after the first (warm-up, cuDNN autotuning, graph capture).
-python_ips() {
+python_ips() {  # batch precision [--defaults]
+  local log=$out/python-$1-$2${3:+-defaults}.jsonl
   timeout 300 python3 bench/train_throughput.py --data synthetic --depth 56 --device cuda \
-    --batch "$1" --precision "$2" --epochs $epochs --train-limit $train_limit > "$out/python-$1-$2.jsonl" 2>&1
-  tail -n +2 "$out/python-$1-$2.jsonl" | sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' | median
+    --batch "$1" --precision "$2" --epochs $epochs --train-limit $train_limit ${3:-} > "$log" 2>&1
+  tail -n +2 "$log" | sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' | median
 }
 ocs_ips() {  # batch precision [worker flags...]
   local b=$1 p=$2 name=ocs-$1-$2${3:+-eager}; shift 2
@@ -69,17 +71,22 @@ YAML
 
 log "training throughput, ResNet-56, $train_limit CIFAR-shaped images, $epochs epochs per run"
 {
-  echo "| ResNet-56 training, 1 GPU | PyTorch eager (Python) img/s | ocs worker img/s | ratio | ocs, eager steps img/s |"
-  echo "|---|---|---|---|---|"
+  echo "| ResNet-56 training, 1 GPU | PyTorch eager (Python) img/s | ocs worker img/s | ratio | ocs, eager steps img/s | PyTorch eager at its defaults img/s | ratio to it |"
+  echo "|---|---|---|---|---|---|---|"
 } >> "$summary"
 for b in 128 512; do
   for p in fp32 bf16; do
     py=$(python_ips $b $p)
     ocs=$(ocs_ips $b $p)
-    eager="-"
-    [ $b = 128 ] && eager=$(ocs_ips $b $p --no-cuda-graphs)
+    eager="-" plain="-" plain_ratio="-"
+    if [ $b = 128 ]; then
+      eager=$(printf "%.0f" "$(ocs_ips $b $p --no-cuda-graphs)")
+      plain=$(printf "%.0f" "$(python_ips $b $p --defaults)")
+      plain_ratio=$(python3 -c "print(f'{$ocs/$plain:.2f}x')" 2>/dev/null || echo "-")
+    fi
     ratio=$(python3 -c "print(f'{$ocs/$py:.2f}x')" 2>/dev/null || echo "-")
-    printf "| batch %s %s | %.0f | %.0f | %s | %s |\n" $b $p "$py" "$ocs" "$ratio" "$eager" | tee -a "$summary"
+    printf "| batch %s %s | %.0f | %.0f | %s | %s | %s | %s |\n" $b $p "$py" "$ocs" "$ratio" "$eager" \
+      "$plain" "$plain_ratio" | tee -a "$summary"
   done
 done
 
@@ -123,11 +130,14 @@ tuning = [x for x in e[prune + 1:]]  # the pruned network, after its re-capture
 print(f"| median training images/s: dense / sparsity / fine-tuning epochs | {median_ips(dense)} / {median_ips(sparse)} / {median_ips(tuning)} |")
 print(f"| CUDA graph captures | {r.get('cudaGraphCaptures')} |")
 PY
+nccl_warning=absent
+grep -q "destroy_process_group" "$out/fashion.log" && nccl_warning=present
+echo "| PyTorch's destroy_process_group warning at the worker's exit | $nccl_warning |" >> "$summary"
 
-log "inference latency, dense vs pruned"
+log "inference latency: dense, the trained pruned model, searched models with roundTo 1 and 8"
 echo >> "$summary"
-timeout 120 $build/bench/ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 \
-  --pruned "$out/fashion/model.pt" --device cuda --batch-sizes 1,256 --iterations 100 \
+timeout 150 $build/bench/ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 \
+  --pruned "$out/fashion/model.pt" --round-to 1,8 --device cuda --batch-sizes 1,256 --iterations 100 \
   2>&1 | tee "$out/infer.log" | tee -a "$summary"
 
 log "the whole CUDA build and its test suite"

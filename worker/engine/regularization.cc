@@ -74,7 +74,9 @@ void ChannelRegularizer::ShrinkDecoupled(double lambda, double lr) {
   if (targets_.empty()) return;
   if (shrink_tensors_.empty()) BuildShrinkOperands();
   at::NoGradGuard no_grad;
-  at::_foreach_addcmul_(shrink_tensors_, shrink_tensors_, shrink_counts_, -lambda * lr);
+  // Two operations rather than one addcmul_ of W with itself: no list aliases the one written.
+  const std::vector<at::Tensor> decay = at::_foreach_mul(shrink_tensors_, shrink_counts_);
+  at::_foreach_add_(shrink_tensors_, decay, -lambda * lr);
 }
 
 void ChannelRegularizer::AddGroupLassoGradient(double lambda) {

@@ -28,7 +28,7 @@ class ChannelRegularizer {
   ChannelRegularizer(const NetworkModel& model, const ChannelGroups& groups,
                      const common::Mask& mask);
 
-  // One multi-tensor update over every regularized tensor (a few kernel launches, not three per
+  // Multi-tensor operations over every regularized tensor (a few kernel launches, not three per
   // tensor: on a GPU this runs after every step of the sparsity epochs).
   void ShrinkDecoupled(double lambda, double lr);
   void AddGroupLassoGradient(double lambda);

@@ -35,18 +35,18 @@ class SingleProcessCollectives final : public Collectives {
   void Barrier() override {}
 };
 
-#ifdef OCS_CUDA
 // PyTorch 2.4 and later warn when a ProcessGroupNCCL is destroyed before it was shut down (in
 // Python, destroy_process_group). Its destructor shuts it down then; doing so first ends the
-// group the same way, without the warning at every worker exit.
-std::function<void()> NcclShutdown(c10::intrusive_ptr<c10d::ProcessGroupNCCL> group) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return [group = std::move(group)] { group->shutdown(); };
-#else
-  return {};
-#endif
+// group the same way, without the warning at every worker exit. Versions without shutdown() get
+// nothing to call.
+template <typename Group>
+std::function<void()> ShutdownOf(c10::intrusive_ptr<Group> group) {
+  if constexpr (requires(Group & g) { g.shutdown(); }) {
+    return [group = std::move(group)] { group->shutdown(); };
+  } else {
+    return {};
+  }
 }
-#endif
 
 class ProcessGroupCollectives final : public Collectives {
  public:
@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
       auto nccl_group =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(store, r.rank, r.world_size, nccl);
       group = nccl_group;
-      shutdown = NcclShutdown(std::move(nccl_group));
+      shutdown = ShutdownOf(std::move(nccl_group));
 #else
       return absl::FailedPreconditionError("this worker was built without CUDA (OCS_CUDA=OFF)");
 #endif

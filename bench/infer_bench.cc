@@ -1,10 +1,12 @@
 // What the prune buys at inference: latency of the dense network against pruned ones, all as
 // TorchScript, at the given batch sizes on the CPU or a GPU. The pruned models are a trained
 // model.pt (--pruned) and the architecture searched down by --target with each --round-to (channel
-// counts rounded to multiples: GPU kernels prefer multiples of 8). Weights do not change the cost,
+// counts rounded to multiples: GPU tensor cores prefer multiples of 8, oneDNN's blocked layouts on
+// AVX-512 CPUs multiples of 16). Weights do not change the cost,
 // so the searched models keep their initial weights. Each model is timed as exported and frozen
 // (torch.jit.freeze + optimize_for_inference: BatchNorm folded into the convolutions, as a
-// deployment would). Prints a Markdown table of medians.
+// deployment would). All models take turns within each timed round. Prints a Markdown table of
+// medians.
 //   ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 [--pruned runs/x/model.pt]
 //                   [--target 0.5] [--round-to 1,8] [--device cuda] [--batch-sizes 1,256]
 //                   [--iterations 200]
@@ -49,20 +51,32 @@ void Synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-// Median milliseconds of one forward pass over `iterations` timed runs after a warm-up.
-double MedianForwardMs(torch::jit::Module& model, const at::Tensor& input, int iterations) {
+double Median(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
+// Median milliseconds of one forward pass of each module, after a warm-up. The modules take
+// turns, one pass each per round, so a change in the machine's load falls on all of them alike.
+std::vector<double> MedianForwardMs(const std::vector<torch::jit::Module*>& modules,
+                                    const at::Tensor& input, int iterations) {
   at::NoGradGuard no_grad;
-  for (int i = 0; i < 10; ++i) model.forward({input});
-  Synchronize(input.device());
-  std::vector<double> ms;
-  for (int i = 0; i < iterations; ++i) {
-    const auto start = Clock::now();
-    model.forward({input});
-    Synchronize(input.device());
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  for (torch::jit::Module* module : modules) {
+    for (int i = 0; i < 10; ++i) module->forward({input});
   }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
+  Synchronize(input.device());
+  std::vector<std::vector<double>> ms(modules.size());
+  for (int i = 0; i < iterations; ++i) {
+    for (size_t m = 0; m < modules.size(); ++m) {
+      const auto start = Clock::now();
+      modules[m]->forward({input});
+      Synchronize(input.device());
+      ms[m].push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+  }
+  std::vector<double> medians;
+  for (auto& times : ms) medians.push_back(Median(std::move(times)));
+  return medians;
 }
 
 Candidate Load(std::string name, std::optional<int64_t> flops, const std::string& path,
@@ -151,17 +165,17 @@ int main(int argc, char** argv) {
       "(frozen) | images/s (frozen) |\n",
       arch.c_str(), device_name.c_str());
   std::printf("|---|---|---|---|---|---|---|\n");
+  std::vector<torch::jit::Module*> modules;  // each candidate's exported, then frozen module
+  for (Candidate& c : candidates) modules.insert(modules.end(), {&c.exported, &c.frozen});
   for (int batch : batch_sizes) {
     const at::Tensor x = at::randn({batch, input[0], input[1], input[2]}).to(device);
-    double dense_frozen_ms = 0;
-    for (Candidate& c : candidates) {
-      const double exported_ms = MedianForwardMs(c.exported, x, iterations);
-      const double frozen_ms = MedianForwardMs(c.frozen, x, iterations);
-      if (&c == &candidates.front()) dense_frozen_ms = frozen_ms;
+    const std::vector<double> ms = MedianForwardMs(modules, x, iterations);
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const Candidate& c = candidates[i];
+      const double exported_ms = ms[2 * i], frozen_ms = ms[2 * i + 1];
       const std::string flops = c.flops ? absl::StrFormat("%.1f", *c.flops / 1e6) : "-";
       std::printf("| %s | %s | %d | %.3f | %.3f | %.2fx | %.0f |\n", c.name.c_str(), flops.c_str(),
-                  batch, exported_ms, frozen_ms, dense_frozen_ms / frozen_ms,
-                  batch / frozen_ms * 1000);
+                  batch, exported_ms, frozen_ms, ms[1] / frozen_ms, batch / frozen_ms * 1000);
     }
   }
   return 0;

@@ -7,7 +7,7 @@
 // (torch.jit.freeze + optimize_for_inference: BatchNorm folded into the convolutions, as a
 // deployment would). All models take turns within each timed round. Prints a Markdown table of
 // medians.
-//   ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 [--pruned runs/x/model.pt]
+//   ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 [--pruned runs/x/model.pt,...]
 //                   [--target 0.5] [--round-to 1,8] [--device cuda] [--batch-sizes 1,256]
 //                   [--iterations 200]
 #include <algorithm>
@@ -122,14 +122,16 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   CLI::App app("Inference latency of the dense network and pruned models");
-  std::string arch, pruned_path, device_name = "cpu";
+  std::string arch, device_name = "cpu";
+  std::vector<std::string> pruned_paths;
   int classes = 10, iterations = 200;
   double target = 0.5;
   std::vector<int> input, batch_sizes = {1, 256}, round_to = {1, 8};
   app.add_option("--arch", arch, "Model-zoo architecture of the dense network")->required();
   app.add_option("--classes", classes, "Number of classes");
   app.add_option("--input", input, "Input shape C,H,W")->delimiter(',')->expected(3)->required();
-  app.add_option("--pruned", pruned_path, "A pruned model.pt of the same architecture")
+  app.add_option("--pruned", pruned_paths, "Pruned model.pt files of the same architecture")
+      ->delimiter(',')
       ->check(CLI::ExistingFile);
   app.add_option("--target", target, "FLOPs reduction of the searched models")
       ->check(CLI::Range(0.01, 0.99));
@@ -153,7 +155,11 @@ int main(int argc, char** argv) {
   auto dense = ViaFile("dense", NetworkModel(*network, /*seed=*/1), device);
   if (!dense.ok()) return Fail(dense.status());
   candidates.push_back(*std::move(dense));
-  if (!pruned_path.empty()) candidates.push_back(Load("model.pt", {}, pruned_path, device));
+  for (const std::string& path : pruned_paths) {
+    // Named by their folder: runs/<job>/model.pt or artifacts/<job id>/model.pt.
+    const std::string folder = std::filesystem::path(path).parent_path().filename().string();
+    candidates.push_back(Load(folder.empty() ? path : folder + "/model.pt", {}, path, device));
+  }
   for (int multiple : round_to) {
     auto searched = Searched(*network, target, multiple, device);
     if (!searched.ok()) return Fail(searched.status());

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/coordinator_process.h"
 #include "bench/fake_worker_session.h"
+#include "bench/statistics.h"
 #include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
@@ -31,6 +32,8 @@
 #include "worker/engine/model_zoo.h"
 
 namespace {
+
+using ocs::bench::Percentile;
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSlotsPerWorker = 8;
@@ -96,12 +99,6 @@ class FakeWorker {
   std::unique_ptr<ocs::bench::SessionStream> stream_;
   std::vector<double> latencies_ms_;
 };
-
-double Percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
-}
 
 FleetResult RunFleet(const std::string& binary, int ranks, int epochs, const std::string& mask,
                      bool metrics) {

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/statistics.h"
 #include "worker/engine/channel_groups.h"
 #include "worker/engine/export.h"
 #include "worker/engine/flops.h"
@@ -51,11 +52,6 @@ void Synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-double Median(std::vector<double> values) {
-  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-  return values[values.size() / 2];
-}
-
 // Median milliseconds of one forward pass of each module, after a warm-up. The modules take
 // turns, one pass each per round, so a change in the machine's load falls on all of them alike.
 std::vector<double> MedianForwardMs(const std::vector<torch::jit::Module*>& modules,
@@ -75,7 +71,7 @@ std::vector<double> MedianForwardMs(const std::vector<torch::jit::Module*>& modu
     }
   }
   std::vector<double> medians;
-  for (auto& times : ms) medians.push_back(Median(std::move(times)));
+  for (auto& times : ms) medians.push_back(ocs::bench::Median(std::move(times)));
   return medians;
 }
 

@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/coordinator_process.h"
 #include "bench/fake_worker_session.h"
+#include "bench/statistics.h"
 #include "common/free_port.h"
 #include "common/mask.h"
 #include "common/version.h"
@@ -37,6 +38,8 @@
 #include "worker/engine/model_zoo.h"
 
 namespace {
+
+using ocs::bench::Median;
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSlotsPerWorker = 8;
@@ -122,12 +125,6 @@ struct Sample {
   int submitted, terminal;
   double scrape_ms, scrape_kib;  // one Prometheus scrape of the coordinator
 };
-
-double Median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
 
 // The jobs' states as the Job API reports them, by id; all of them, or those in `state`.
 std::map<std::string, ocs::v1::JobState> States(

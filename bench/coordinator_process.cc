@@ -14,8 +14,13 @@ namespace ocs::bench {
 
 CoordinatorProcess::CoordinatorProcess(const std::string& binary, int port,
                                        const std::string& data_dir,
-                                       const std::vector<std::string>& extra_flags) {
+                                       const std::vector<std::string>& extra_flags,
+                                       const std::string& seed_store) {
   std::filesystem::remove_all(data_dir);
+  if (!seed_store.empty()) {
+    std::filesystem::create_directories(data_dir);
+    std::filesystem::copy_file(seed_store, data_dir + "/ocs.db");
+  }
   std::vector<std::string> args{binary,       "--listen", absl::StrCat("127.0.0.1:", port),
                                 "--data-dir", data_dir,   "--rendezvous-port-base",
                                 "40000"};

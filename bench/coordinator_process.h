@@ -12,8 +12,10 @@ namespace ocs::bench {
 class CoordinatorProcess {
  public:
   // Logs to <data_dir>.log. `extra_flags` go after --listen/--data-dir/--rendezvous-port-base.
+  // `seed_store` (optional): a job store (ocs.db) copied into the fresh folder before the start.
   CoordinatorProcess(const std::string& binary, int port, const std::string& data_dir,
-                     const std::vector<std::string>& extra_flags);
+                     const std::vector<std::string>& extra_flags,
+                     const std::string& seed_store = "");
   ~CoordinatorProcess();
   CoordinatorProcess(const CoordinatorProcess&) = delete;
   CoordinatorProcess& operator=(const CoordinatorProcess&) = delete;

@@ -19,6 +19,9 @@ class JobStore {
   // Newest first; `page_token` continues a previous page; InvalidArgument for a bad token.
   virtual absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
                                        absl::string_view page_token) = 0;
+  // Jobs that ended (succeeded, failed, cancelled) at or after `since_ms`, the most recently ended
+  // first, at most `limit` of them.
+  virtual absl::StatusOr<std::vector<JobRecord>> RecentlyEnded(int64_t since_ms, int limit) = 0;
   // How many jobs are in each state (states without jobs are absent).
   virtual absl::StatusOr<std::map<JobState, int64_t>> CountByState() = 0;
   // Moves a job to `to` if CheckTransition allows it from its current state, atomically.

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   restarts INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_update_time ON jobs (update_time_ms);
 CREATE TABLE IF NOT EXISTS transitions (
   job_id TEXT NOT NULL REFERENCES jobs (id),
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -276,6 +277,29 @@ absl::StatusOr<JobPage> SqliteJobStore::List(const JobFilter& filter, int page_s
   }
   if (result != SQLITE_ROW && result != SQLITE_DONE) return Error(db_, "list");
   return page;
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecentlyEnded(int64_t since_ms, int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Walks the update-time index from the newest: a scrape reads the jobs it shows, not the store.
+  Statement s(db_, absl::StrCat("SELECT ", kColumns,
+                                " FROM jobs WHERE update_time_ms >= ? AND state IN (?, ?, ?) "
+                                "ORDER BY update_time_ms DESC, seq DESC LIMIT ?")
+                       .c_str());
+  if (!s.ok()) return Error(db_, "list ended");
+  s.Bind(1, since_ms);
+  s.Bind(2, ToString(JobState::kSucceeded));
+  s.Bind(3, ToString(JobState::kFailed));
+  s.Bind(4, ToString(JobState::kCancelled));
+  s.Bind(5, int64_t{limit});
+  std::vector<JobRecord> jobs;
+  int result;
+  while ((result = sqlite3_step(s.get())) == SQLITE_ROW) {
+    int64_t seq = 0;
+    jobs.push_back(ReadRow(s, &seq));
+  }
+  if (result != SQLITE_DONE) return Error(db_, "list ended");
+  return jobs;
 }
 
 absl::StatusOr<std::map<JobState, int64_t>> SqliteJobStore::CountByState() {

@@ -26,6 +26,7 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<JobRecord> Get(absl::string_view id) override;
   absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
                                absl::string_view page_token) override;
+  absl::StatusOr<std::vector<JobRecord>> RecentlyEnded(int64_t since_ms, int limit) override;
   absl::StatusOr<std::map<JobState, int64_t>> CountByState() override;
   absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to, absl::string_view message,
                                        int64_t now_ms) override;

@@ -61,6 +61,35 @@ TEST_F(SqliteStoreTablesTest, HistoryRecordsEveryTransitionWithTimeAndReason) {
   EXPECT_EQ(store_->History("nope").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTablesTest, RecentlyEndedListsTheLastToEndFirstWithinTheLimit) {
+  // Created beta, gamma, delta in that order; they end in the order delta, beta, gamma.
+  for (const char* name : {"beta", "gamma", "delta"}) {
+    JobRecord job;
+    job.id = absl::StrCat(name, "-abcde");
+    job.name = name;
+    job.spec_yaml = "spec";
+    job.create_time_ms = job.update_time_ms = 100;
+    ASSERT_TRUE(store_->Create(job).ok());
+  }
+  ASSERT_TRUE(store_->Transition("delta-abcde", JobState::kCancelled, "", 300).ok());
+  ASSERT_TRUE(store_->Transition("beta-abcde", JobState::kCancelled, "", 400).ok());
+  ASSERT_TRUE(store_->Transition("gamma-abcde", JobState::kScheduled, "", 450).ok());
+  ASSERT_TRUE(store_->Transition("gamma-abcde", JobState::kFailed, "x", 500).ok());
+  ASSERT_TRUE(store_->Transition("alpha-abcde", JobState::kScheduled, "", 600).ok());  // running
+
+  auto ids = [this](int64_t since_ms, int limit) {
+    std::vector<std::string> ids;
+    auto ended = store_->RecentlyEnded(since_ms, limit);
+    EXPECT_TRUE(ended.ok()) << ended.status();
+    for (const JobRecord& job : *ended) ids.push_back(job.id);
+    return ids;
+  };
+  EXPECT_THAT(ids(0, 10), ::testing::ElementsAre("gamma-abcde", "beta-abcde", "delta-abcde"));
+  EXPECT_THAT(ids(0, 2), ::testing::ElementsAre("gamma-abcde", "beta-abcde"));
+  EXPECT_THAT(ids(400, 10), ::testing::ElementsAre("gamma-abcde", "beta-abcde"));
+  EXPECT_THAT(ids(0, 0), ::testing::IsEmpty());
+}
+
 TEST_F(SqliteStoreTablesTest, BoundariesRoundTripOncePerEpochAndSurviveReopening) {
   BoundaryRecord first = Boundary(0);
   first.phase = "dense";

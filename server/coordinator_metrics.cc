@@ -11,7 +11,8 @@
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <set>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
@@ -33,6 +34,29 @@ const std::vector<double> kEpochBuckets = {1, 2.5, 5, 10, 30, 60, 120, 300, 600,
 const std::vector<double> kRpcBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     5,    30,    300};
 
+ClientMetric Value(MetricType type, Labels labels, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  (type == MetricType::Counter ? metric.counter.value : metric.gauge.value) = value;
+  return metric;
+}
+
+// A histogram of `samples` over `bounds` (+Inf added).
+ClientMetric Histogram(Labels labels, const std::vector<double>& samples,
+                       const std::vector<double>& bounds) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.histogram.sample_count = samples.size();
+  for (double s : samples) metric.histogram.sample_sum += s;
+  for (double bound : bounds) {
+    uint64_t below = 0;
+    for (double s : samples) below += s <= bound;
+    metric.histogram.bucket.push_back({below, bound});
+  }
+  metric.histogram.bucket.push_back({samples.size(), std::numeric_limits<double>::infinity()});
+  return metric;
+}
+
 // One family of samples, added to as the scrape walks the jobs and workers.
 class Family {
  public:
@@ -41,43 +65,130 @@ class Family {
     family_.help = std::move(help);
     family_.type = type;
   }
-  void Add(Labels labels, double value) {
-    ClientMetric metric;
-    metric.label = std::move(labels);
-    (family_.type == MetricType::Counter ? metric.counter.value : metric.gauge.value) = value;
-    family_.metric.push_back(std::move(metric));
-  }
-  // A histogram of `samples` over `bounds` (+Inf added).
-  void AddHistogram(Labels labels, const std::vector<double>& samples,
-                    const std::vector<double>& bounds) {
-    ClientMetric metric;
-    metric.label = std::move(labels);
-    metric.histogram.sample_count = samples.size();
-    for (double s : samples) metric.histogram.sample_sum += s;
-    for (double bound : bounds) {
-      uint64_t below = 0;
-      for (double s : samples) below += s <= bound;
-      metric.histogram.bucket.push_back({below, bound});
-    }
-    metric.histogram.bucket.push_back({samples.size(), std::numeric_limits<double>::infinity()});
-    family_.metric.push_back(std::move(metric));
-  }
+  void Add(Labels labels, double value) { Add(Value(family_.type, std::move(labels), value)); }
+  void Add(ClientMetric metric) { family_.metric.push_back(std::move(metric)); }
   MetricFamily Take() { return std::move(family_); }
 
  private:
   MetricFamily family_;
 };
 
-// The dense cost of a job's model (cached: a model is built once per job).
-struct DenseCost {
-  int64_t flops = 0, params = 0;
+struct JobFamily {
+  const char* name;
+  const char* help;
+  MetricType type;
+};
+
+const JobFamily kJobFamilies[] = {
+    {"ocs_job_info", "1 per job; labels name its model, dataset and device", MetricType::Gauge},
+    {"ocs_job_state", "1 for the job's current state, 0 for the others", MetricType::Gauge},
+    {"ocs_job_epoch", "Epochs the job has completed (boundaries decided)", MetricType::Gauge},
+    {"ocs_job_epochs", "Epochs the job trains in all (spec.training.epochs)", MetricType::Gauge},
+    {"ocs_job_stability_score", "J_t: Jaccard similarity of the sub-network masks",
+     MetricType::Gauge},
+    {"ocs_job_stability_mean", "J-bar_t: running mean of J_t, compared with the threshold",
+     MetricType::Gauge},
+    {"ocs_job_stability_threshold", "The J-bar threshold that triggers the prune",
+     MetricType::Gauge},
+    {"ocs_job_train_loss", "Training loss of the last epoch (rank 0)", MetricType::Gauge},
+    {"ocs_job_test_loss", "Test loss of the last epoch (rank 0)", MetricType::Gauge},
+    {"ocs_job_train_accuracy_ratio", "Training accuracy of the last epoch, 0-1", MetricType::Gauge},
+    {"ocs_job_test_accuracy_ratio", "Test accuracy of the last epoch, 0-1", MetricType::Gauge},
+    {"ocs_job_learning_rate", "Learning rate at the last step of the last epoch",
+     MetricType::Gauge},
+    {"ocs_job_lambda", "Group-lasso strength for the coming epoch", MetricType::Gauge},
+    {"ocs_job_flops", "FLOPs (multiply-accumulates) of the network now", MetricType::Gauge},
+    {"ocs_job_dense_flops", "FLOPs of the dense network", MetricType::Gauge},
+    {"ocs_job_params", "Parameters of the network now", MetricType::Gauge},
+    {"ocs_job_dense_params", "Parameters of the dense network", MetricType::Gauge},
+    {"ocs_job_flops_reduction_ratio", "1 - flops/dense flops: what pruning achieved, 0-1",
+     MetricType::Gauge},
+    {"ocs_job_prune_epoch", "The epoch at whose start the network was pruned", MetricType::Gauge},
+    {"ocs_job_restarts_total", "Times the job restarted from a checkpoint", MetricType::Counter},
+    {"ocs_job_epoch_duration_seconds", "Wall time of each epoch, boundary to boundary",
+     MetricType::Histogram},
+};
+
+// What a job's spec says. A spec never changes, so it is parsed (and its dense model costed) once
+// per job while the job is shown.
+struct JobFacts {
+  bool valid = false;  // false when the stored spec does not parse: the job shows nothing
+  Labels info;         // ocs_job_info's labels
+  int epochs = 0;
+  double threshold = 0;
+  int64_t dense_flops = 0, dense_params = 0;
+};
+
+JobFacts FactsOf(const JobRecord& job) {
+  JobFacts facts;
+  auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
+  if (!spec.ok()) return facts;
+  facts.valid = true;
+  facts.info = {{"job_id", job.id},
+                {"job_name", job.name},
+                {"arch", spec->model.arch},
+                {"dataset", common::ToString(spec->data.dataset)},
+                {"device", common::ToString(spec->resources.device)}};
+  facts.epochs = spec->training.epochs;
+  facts.threshold = spec->stability.threshold;
+  const auto& s = spec->model.input_shape;
+  auto network =
+      worker::engine::BuildModel(spec->model.arch, spec->model.num_classes, {s[0], s[1], s[2]});
+  if (network.ok()) {
+    const worker::engine::ModelCost cost = worker::engine::NetworkCost(*network);
+    facts.dense_flops = cost.flops;
+    facts.dense_params = cost.params;
+  }
+  return facts;
+}
+
+// A job's samples, each with the name of its family.
+class JobSamples {
+ public:
+  explicit JobSamples(const JobRecord& job) : id_{{"job_id", job.id}, {"job_name", job.name}} {}
+
+  void Add(const char* family, double value, MetricType type = MetricType::Gauge) {
+    samples_.emplace_back(family, Value(type, id_, value));
+  }
+  void Add(const char* family, Labels labels, double value) {
+    samples_.emplace_back(family, Value(MetricType::Gauge, std::move(labels), value));
+  }
+  // The job's labels and one more.
+  Labels With(const std::string& name, const std::string& value) const {
+    Labels labels = id_;
+    labels.push_back({name, value});
+    return labels;
+  }
+  void AddHistogram(const char* family, const std::vector<double>& samples,
+                    const std::vector<double>& bounds) {
+    samples_.emplace_back(family, Histogram(id_, samples, bounds));
+  }
+  const std::vector<std::pair<std::string, ClientMetric>>& samples() const { return samples_; }
+
+ private:
+  Labels id_;
+  std::vector<std::pair<std::string, ClientMetric>> samples_;
+};
+
+// A job as the last scrape showed it. The samples of a job that is not running change only with a
+// transition, so they are reused while its state and update time stay the same: a scrape of many
+// ended jobs reads no boundaries and parses no specs.
+struct ShownJob {
+  JobFacts facts;
+  std::optional<std::pair<JobState, int64_t>> rendered_for;  // state, update time; none: running
+  std::vector<std::pair<std::string, ClientMetric>> samples;
 };
 
 // Job and fleet metrics, read from the store and the registry at each scrape.
 class StoreCollector final : public prometheus::Collectable {
  public:
-  StoreCollector(JobStore& store, WorkerRegistry& workers, Clock clock, int64_t retention_ms)
-      : store_(store), workers_(workers), clock_(std::move(clock)), retention_ms_(retention_ms) {}
+  StoreCollector(JobStore& store, WorkerRegistry& workers, Clock clock,
+                 const MetricsOptions& options)
+      : store_(store),
+        workers_(workers),
+        clock_(std::move(clock)),
+        retention_ms_(options.retention_ms),
+        max_ended_jobs_(options.max_ended_jobs) {}
 
   std::vector<MetricFamily> Collect() const override {
     std::vector<MetricFamily> families;
@@ -119,140 +230,94 @@ class StoreCollector final : public prometheus::Collectable {
   }
 
   void CollectJobs(std::vector<MetricFamily>& out) const {
-    std::map<std::string, Family> f;
-    auto add = [&f](const char* name, const char* help, MetricType type = MetricType::Gauge) {
-      f.emplace(name, Family(name, help, type));
-    };
-    add("ocs_job_info", "1 per job; labels name its model, dataset and device");
-    add("ocs_job_state", "1 for the job's current state, 0 for the others");
-    add("ocs_job_epoch", "Epochs the job has completed (boundaries decided)");
-    add("ocs_job_epochs", "Epochs the job trains in all (spec.training.epochs)");
-    add("ocs_job_stability_score", "J_t: Jaccard similarity of the sub-network masks");
-    add("ocs_job_stability_mean", "J-bar_t: running mean of J_t, compared with the threshold");
-    add("ocs_job_stability_threshold", "The J-bar threshold that triggers the prune");
-    add("ocs_job_train_loss", "Training loss of the last epoch (rank 0)");
-    add("ocs_job_test_loss", "Test loss of the last epoch (rank 0)");
-    add("ocs_job_train_accuracy_ratio", "Training accuracy of the last epoch, 0-1");
-    add("ocs_job_test_accuracy_ratio", "Test accuracy of the last epoch, 0-1");
-    add("ocs_job_learning_rate", "Learning rate at the last step of the last epoch");
-    add("ocs_job_lambda", "Group-lasso strength for the coming epoch");
-    add("ocs_job_flops", "FLOPs (multiply-accumulates) of the network now");
-    add("ocs_job_dense_flops", "FLOPs of the dense network");
-    add("ocs_job_params", "Parameters of the network now");
-    add("ocs_job_dense_params", "Parameters of the dense network");
-    add("ocs_job_flops_reduction_ratio", "1 - flops/dense flops: what pruning achieved, 0-1");
-    add("ocs_job_prune_epoch", "The epoch at whose start the network was pruned");
-    add("ocs_job_restarts_total", "Times the job restarted from a checkpoint", MetricType::Counter);
-    add("ocs_job_epoch_duration_seconds", "Wall time of each epoch, boundary to boundary",
-        MetricType::Histogram);
-    const std::vector<JobRecord> shown = JobsToShow();
-    for (const JobRecord& job : shown) AddJob(job, f);
-    for (auto& [name, family] : f) out.push_back(family.Take());
-    ForgetDenseCostsExcept(shown);
+    std::map<std::string, Family> families;
+    for (const JobFamily& f : kJobFamilies)
+      families.emplace(f.name, Family(f.name, f.help, f.type));
+    std::lock_guard<std::mutex> lock(mutex_);  // concurrent scrapes take turns with the cache
+    std::map<std::string, ShownJob> shown;
+    for (const JobRecord& job : JobsToShow()) {
+      auto cached = shown_.extract(job.id);
+      ShownJob entry = cached ? std::move(cached.mapped()) : ShownJob{FactsOf(job), {}, {}};
+      const std::pair<JobState, int64_t> stamp = {job.state, job.update_time_ms};
+      if (IsActive(job.state) || entry.rendered_for != stamp) {
+        entry.samples = Render(job, entry.facts).samples();
+        entry.rendered_for = IsActive(job.state) ? std::nullopt : std::optional(stamp);
+      }
+      for (const auto& [family, metric] : entry.samples) families.at(family).Add(metric);
+      shown.emplace(job.id, std::move(entry));
+    }
+    shown_ = std::move(shown);  // the cache keeps the jobs shown, no more
+    for (auto& [name, family] : families) out.push_back(family.Take());
   }
 
-  // The cache keeps the jobs shown, no more: jobs past their retention leave it.
-  void ForgetDenseCostsExcept(const std::vector<JobRecord>& shown) const {
-    std::set<std::string> ids;
-    for (const JobRecord& job : shown) ids.insert(job.id);
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::erase_if(dense_, [&ids](const auto& entry) { return !ids.count(entry.first); });
-  }
-
-  // Jobs not ended, and jobs that ended within the retention period.
+  // Jobs not ended, and the most recently ended within the retention period (at most
+  // max_ended_jobs_ of those).
   std::vector<JobRecord> JobsToShow() const {
     std::vector<JobRecord> jobs =
         ListAllJobs(store_, {{JobState::kPending, JobState::kScheduled, JobState::kDense,
                               JobState::kSparsityLearning, JobState::kPruned},
                              {}});
-    const std::vector<JobRecord> ended =
-        ListAllJobs(store_, {{JobState::kSucceeded, JobState::kFailed, JobState::kCancelled},
-                             {},
-                             clock_() - retention_ms_});
-    jobs.insert(jobs.end(), ended.begin(), ended.end());
+    auto ended = store_.RecentlyEnded(clock_() - retention_ms_, max_ended_jobs_);
+    if (ended.ok()) jobs.insert(jobs.end(), ended->begin(), ended->end());
     return jobs;
   }
 
-  void AddJob(const JobRecord& job, std::map<std::string, Family>& f) const {
-    auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
-    if (!spec.ok()) return;
-    const Labels id = {{"job_id", job.id}, {"job_name", job.name}};
-    auto with = [&id](const std::string& name, const std::string& value) {
-      Labels labels = id;
-      labels.push_back({name, value});
-      return labels;
-    };
-    Labels info = id;
-    info.push_back({"arch", spec->model.arch});
-    info.push_back({"dataset", common::ToString(spec->data.dataset)});
-    info.push_back({"device", common::ToString(spec->resources.device)});
-    f.at("ocs_job_info").Add(info, 1);
+  JobSamples Render(const JobRecord& job, const JobFacts& facts) const {
+    JobSamples out(job);
+    if (!facts.valid) return out;
+    out.Add("ocs_job_info", facts.info, 1);
     for (JobState state : kAllStates) {
-      f.at("ocs_job_state").Add(with("state", ToString(state)), job.state == state ? 1 : 0);
+      out.Add("ocs_job_state", out.With("state", ToString(state)), job.state == state ? 1 : 0);
     }
-    f.at("ocs_job_epochs").Add(id, spec->training.epochs);
-    f.at("ocs_job_stability_threshold").Add(id, spec->stability.threshold);
-    f.at("ocs_job_restarts_total").Add(id, job.restarts);
-    const DenseCost dense = Dense(job.id, *spec);
-    f.at("ocs_job_dense_flops").Add(id, static_cast<double>(dense.flops));
-    f.at("ocs_job_dense_params").Add(id, static_cast<double>(dense.params));
+    out.Add("ocs_job_epochs", facts.epochs);
+    out.Add("ocs_job_stability_threshold", facts.threshold);
+    out.Add("ocs_job_restarts_total", job.restarts, MetricType::Counter);
+    out.Add("ocs_job_dense_flops", static_cast<double>(facts.dense_flops));
+    out.Add("ocs_job_dense_params", static_cast<double>(facts.dense_params));
 
     auto boundaries = store_.Boundaries(job.id);
     if (!boundaries.ok() || boundaries->empty()) {
-      f.at("ocs_job_epoch").Add(id, 0);
-      return;
+      out.Add("ocs_job_epoch", 0);
+      return out;
     }
     const BoundaryRecord& last = boundaries->back();
-    f.at("ocs_job_epoch").Add(id, last.epoch);  // the boundary before epoch e ends e epochs
-    f.at("ocs_job_train_loss").Add(id, last.train_loss);
-    f.at("ocs_job_test_loss").Add(id, last.test_loss);
-    f.at("ocs_job_train_accuracy_ratio").Add(id, last.train_accuracy);
-    f.at("ocs_job_test_accuracy_ratio").Add(id, last.test_accuracy);
-    f.at("ocs_job_learning_rate").Add(id, last.learning_rate);
-    f.at("ocs_job_lambda").Add(id, last.lambda);
-    f.at("ocs_job_flops").Add(id, static_cast<double>(last.flops));
-    f.at("ocs_job_params").Add(id, static_cast<double>(last.params));
-    if (dense.flops > 0 && last.flops > 0) {
-      f.at("ocs_job_flops_reduction_ratio")
-          .Add(id, 1.0 - static_cast<double>(last.flops) / static_cast<double>(dense.flops));
+    out.Add("ocs_job_epoch", last.epoch);  // the boundary before epoch e ends e epochs
+    out.Add("ocs_job_train_loss", last.train_loss);
+    out.Add("ocs_job_test_loss", last.test_loss);
+    out.Add("ocs_job_train_accuracy_ratio", last.train_accuracy);
+    out.Add("ocs_job_test_accuracy_ratio", last.test_accuracy);
+    out.Add("ocs_job_learning_rate", last.learning_rate);
+    out.Add("ocs_job_lambda", last.lambda);
+    out.Add("ocs_job_flops", static_cast<double>(last.flops));
+    out.Add("ocs_job_params", static_cast<double>(last.params));
+    if (facts.dense_flops > 0 && last.flops > 0) {
+      out.Add("ocs_job_flops_reduction_ratio",
+              1.0 - static_cast<double>(last.flops) / static_cast<double>(facts.dense_flops));
     }
     // Stability is measured until the prune; afterwards the last measured value stands.
     for (auto b = boundaries->rbegin(); b != boundaries->rend(); ++b) {
       if (!b->j_bar) continue;
-      f.at("ocs_job_stability_score").Add(id, b->j.value_or(0));
-      f.at("ocs_job_stability_mean").Add(id, *b->j_bar);
+      out.Add("ocs_job_stability_score", b->j.value_or(0));
+      out.Add("ocs_job_stability_mean", *b->j_bar);
       break;
     }
     std::vector<double> durations;
     for (size_t i = 0; i < boundaries->size(); ++i) {
       const BoundaryRecord& b = (*boundaries)[i];
-      if (b.prune) f.at("ocs_job_prune_epoch").Add(id, b.epoch);
+      if (b.prune) out.Add("ocs_job_prune_epoch", b.epoch);
       if (i > 0) durations.push_back((b.time_ms - (*boundaries)[i - 1].time_ms) / 1000.0);
     }
-    f.at("ocs_job_epoch_duration_seconds").AddHistogram(id, durations, kEpochBuckets);
-  }
-
-  DenseCost Dense(const std::string& job_id, const common::JobSpec& spec) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto cached = dense_.find(job_id);
-    if (cached != dense_.end()) return cached->second;
-    const auto& s = spec.model.input_shape;
-    DenseCost cost;
-    auto network =
-        worker::engine::BuildModel(spec.model.arch, spec.model.num_classes, {s[0], s[1], s[2]});
-    if (network.ok()) {
-      const worker::engine::ModelCost model = worker::engine::NetworkCost(*network);
-      cost = {model.flops, model.params};
-    }
-    return dense_[job_id] = cost;
+    out.AddHistogram("ocs_job_epoch_duration_seconds", durations, kEpochBuckets);
+    return out;
   }
 
   JobStore& store_;
   WorkerRegistry& workers_;
   Clock clock_;
   const int64_t retention_ms_;
+  const int max_ended_jobs_;
   mutable std::mutex mutex_;
-  mutable std::map<std::string, DenseCost> dense_;
+  mutable std::map<std::string, ShownJob> shown_;  // by job id
 };
 
 // Counts one call: created when it arrives, it records method, code and latency as the status
@@ -342,7 +407,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Serve(
     return absl::UnavailableError(
         absl::StrCat("metrics: cannot listen on ", options.listen, ": ", e.what()));
   }
-  impl->store = std::make_shared<StoreCollector>(store, workers, clock, options.retention_ms);
+  impl->store = std::make_shared<StoreCollector>(store, workers, clock, options);
   impl->calls = &prometheus::BuildCounter()
                      .Name("ocs_rpc_requests_total")
                      .Help("gRPC calls served, by method and status code")

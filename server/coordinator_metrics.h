@@ -21,6 +21,9 @@ struct MetricsOptions {
   std::string listen = "0.0.0.0:9470";  // host:port; port 0 picks a free one
   // A job that ended keeps its series this long, then they disappear from the exposition.
   int64_t retention_ms = 15 * 60 * 1000;
+  // At most this many ended jobs are shown, the most recently ended: a burst of short jobs cannot
+  // make a scrape outgrow Prometheus's timeout (each job is about 40 series).
+  int max_ended_jobs = 1000;
 };
 
 class CoordinatorMetrics {

@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
                  "How long an ended job's series stay in /metrics")
       ->check(CLI::Range(0, 7 * 24 * 3600))
       ->capture_default_str();
+  app.add_option("--metrics-max-ended-jobs", metrics_options.max_ended_jobs,
+                 "At most this many ended jobs are in /metrics, the most recently ended")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   std::string data_dir = "ocs-data";
   app.add_option("--data-dir", data_dir, "Folder of the job store (SQLite) and artifacts")
       ->capture_default_str();

@@ -92,6 +92,31 @@ TEST_F(CoordinatorMetricsTest, EndedJobsStayForTheRetentionPeriodThenDisappear) 
   EXPECT_THAT(text, HasSubstr(ids_["running"]));
 }
 
+TEST_F(CoordinatorMetricsTest, AtMostTheNewestEndedJobsAreShown) {
+  // "ended-long-ago" was created after "ended-lately" in the list, but ended 20 minutes sooner.
+  MetricsOptions options{"127.0.0.1:0", 60 * kMinute, 1};
+  auto capped = CoordinatorMetrics::Serve(options, *store_, workers_, clock_);
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  const std::string text = testing::HttpGet((*capped)->port(), "/metrics").body;
+  EXPECT_THAT(text, HasSubstr(ids_["ended-lately"]));
+  EXPECT_THAT(text, Not(HasSubstr(ids_["ended-long-ago"])));
+  EXPECT_THAT(text, HasSubstr(ids_["running"]));  // jobs not ended are always shown
+  EXPECT_THAT(text, HasSubstr("ocs_jobs{state=\"succeeded\"} 1"));  // and every job counted
+}
+
+TEST_F(CoordinatorMetricsTest, AJobIsShownAnewWhenItsStateChangesWithinTheSameMillisecond) {
+  const std::string job = absl::StrCat("job_id=\"", ids_["running"], "\",job_name=\"running\"");
+  EXPECT_THAT(Scrape(), HasSubstr(absl::StrCat("ocs_job_state{", job, ",state=\"scheduled\"} 1")));
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kPending, "requeued", now_ms_).ok());
+  EXPECT_THAT(Scrape(), HasSubstr(absl::StrCat("ocs_job_state{", job, ",state=\"pending\"} 1")));
+  // Same update time, new state: the samples kept from the last scrape must not be reused.
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kCancelled, "by user", now_ms_).ok());
+  const std::string text = Scrape();
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("ocs_job_state{", job, ",state=\"cancelled\"} 1")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("ocs_job_state{", job, ",state=\"pending\"} 0")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("ocs_job_epoch{", job, "} 3")));
+}
+
 TEST_F(CoordinatorMetricsTest, WorkersAreIdleBusyOrLost) {
   const std::string idle = workers_.Register("10.0.0.1", common::Device::kCpu, 2, "0.1.0")->id;
   const std::string busy = workers_.Register("10.0.0.2", common::Device::kCpu, 1, "0.1.0")->id;

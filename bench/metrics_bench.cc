@@ -141,8 +141,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile)
       ->capture_default_str();
   int ended = 4000, pending = 100, rounds = 15;
-  app.add_option("--ended", ended, "Succeeded jobs in the store")->capture_default_str();
-  app.add_option("--pending", pending, "Queued jobs in the store")->capture_default_str();
+  app.add_option("--ended", ended, "Succeeded jobs in the store")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--pending", pending, "Queued jobs in the store")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
   app.add_option("--rounds", rounds, "Scrapes of each coordinator")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();

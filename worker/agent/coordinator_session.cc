@@ -49,6 +49,17 @@ using RankKey = std::tuple<std::string, int, int>;  // job, attempt, rank
 
 RankKey KeyOf(const Assignment& a) { return {a.job_id, a.attempt, a.rank}; }
 
+// gRPC's reconnect backoff grows to 120 s by default, but a restarted coordinator waits only
+// --reattach-seconds (60) for workers to claim their running ranks: keep the retries frequent
+// (3 s, up to 3.6 s with gRPC's jitter). GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays as it is: gRPC
+// uses it as the time a connection attempt may take (20 s), which a slow TLS handshake needs.
+grpc::ChannelArguments ReconnectingQuickly() {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3000);
+  return arguments;
+}
+
 bool Unreachable(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
 }
@@ -145,7 +156,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Open(
   if (!credentials.ok()) return credentials.status();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->channel = grpc::CreateChannel(options.coordinator, *credentials);
+  impl->channel =
+      grpc::CreateCustomChannel(options.coordinator, *credentials, ReconnectingQuickly());
   impl->stub = ocs::v1::WorkerService::NewStub(impl->channel);
   auto session = std::unique_ptr<CoordinatorSession>(new CoordinatorSession(std::move(impl)));
   if (absl::Status connected = session->Connect(); !connected.ok()) return connected;
@@ -229,7 +241,8 @@ void CoordinatorSession::ConnectionLoop() {
       impl_->changed.notify_all();
     }
     (void)impl_->stream->Finish();  // no writer uses a stream that is not connected
-    auto backoff = std::chrono::seconds(1);
+    constexpr std::chrono::milliseconds kMaxBackoff{5000};
+    std::chrono::milliseconds backoff{1000};
     absl::Status status;
     while (!(status = Connect()).ok()) {
       std::unique_lock<std::mutex> lock(impl_->mutex);
@@ -240,9 +253,13 @@ void CoordinatorSession::ConnectionLoop() {
         impl_->End(std::string(status.message()));
         return;
       }
-      common::LogWarning(absl::StrCat(status.message(), "; retrying in ", backoff.count(), " s"));
-      if (impl_->changed.wait_for(lock, backoff, [this] { return impl_->ended; })) return;
-      backoff = std::min(backoff * 2, std::chrono::seconds(10));
+      // Registering waits for the channel to connect: after a timeout, waiting long again only
+      // delays the moment the coordinator is back (a short pause keeps this from spinning).
+      const auto pause =
+          absl::IsDeadlineExceeded(status) ? std::chrono::milliseconds(200) : backoff;
+      common::LogWarning(absl::StrCat(status.message(), "; retrying in ", pause.count(), " ms"));
+      if (impl_->changed.wait_for(lock, pause, [this] { return impl_->ended; })) return;
+      if (!absl::IsDeadlineExceeded(status)) backoff = std::min(backoff * 2, kMaxBackoff);
     }
   }
 }

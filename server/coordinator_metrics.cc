@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
+#include "common/log.h"
 #include "common/version.h"
 #include "worker/engine/flops.h"
 #include "worker/engine/model_zoo.h"
@@ -170,12 +171,20 @@ class JobSamples {
   std::vector<std::pair<std::string, ClientMetric>> samples_;
 };
 
-// A job as the last scrape showed it. The samples of a job that is not running change only with a
-// transition, so they are reused while its state and update time stay the same: a scrape of many
-// ended jobs reads no boundaries and parses no specs.
+// What a job's samples were rendered from, for a job that is not active: they change only with a
+// transition (a requeue counts a restart too), so they are reused while this stays the same.
+struct RenderStamp {
+  JobState state;
+  int64_t update_time_ms;
+  int restarts;
+  bool operator==(const RenderStamp&) const = default;
+};
+
+// A job as the last scrape showed it: a scrape of many ended jobs reads no boundaries and parses
+// no specs.
 struct ShownJob {
   JobFacts facts;
-  std::optional<std::pair<JobState, int64_t>> rendered_for;  // state, update time; none: running
+  std::optional<RenderStamp> rendered_for;  // none: active, rendered anew at every scrape
   std::vector<std::pair<std::string, ClientMetric>> samples;
 };
 
@@ -233,12 +242,15 @@ class StoreCollector final : public prometheus::Collectable {
     std::map<std::string, Family> families;
     for (const JobFamily& f : kJobFamilies)
       families.emplace(f.name, Family(f.name, f.help, f.type));
-    std::lock_guard<std::mutex> lock(mutex_);  // concurrent scrapes take turns with the cache
+    // Concurrent scrapes take turns with the cache. The store is read under this lock: the
+    // store never calls into the metrics, so the two locks are always taken in this order.
+    std::lock_guard<std::mutex> lock(mutex_);
     std::map<std::string, ShownJob> shown;
-    for (const JobRecord& job : JobsToShow()) {
+    auto ended = store_.RecentlyEnded(clock_() - retention_ms_, max_ended_jobs_);
+    for (const JobRecord& job : JobsToShow(ended)) {
       auto cached = shown_.extract(job.id);
       ShownJob entry = cached ? std::move(cached.mapped()) : ShownJob{FactsOf(job), {}, {}};
-      const std::pair<JobState, int64_t> stamp = {job.state, job.update_time_ms};
+      const RenderStamp stamp = {job.state, job.update_time_ms, job.restarts};
       if (IsActive(job.state) || entry.rendered_for != stamp) {
         entry.samples = Render(job, entry.facts).samples();
         entry.rendered_for = IsActive(job.state) ? std::nullopt : std::optional(stamp);
@@ -246,18 +258,25 @@ class StoreCollector final : public prometheus::Collectable {
       for (const auto& [family, metric] : entry.samples) families.at(family).Add(metric);
       shown.emplace(job.id, std::move(entry));
     }
+    if (!ended.ok()) {
+      // Ended jobs do not change: show them as the last scrape did rather than drop them all.
+      common::LogWarning(absl::StrCat("metrics: listing ended jobs: ", ended.status().message()));
+      for (auto& [id, entry] : shown_) {
+        if (!entry.rendered_for || !IsTerminal(entry.rendered_for->state)) continue;
+        for (const auto& [family, metric] : entry.samples) families.at(family).Add(metric);
+        shown.emplace(id, std::move(entry));
+      }
+    }
     shown_ = std::move(shown);  // the cache keeps the jobs shown, no more
     for (auto& [name, family] : families) out.push_back(family.Take());
   }
 
-  // Jobs not ended, and the most recently ended within the retention period (at most
-  // max_ended_jobs_ of those).
-  std::vector<JobRecord> JobsToShow() const {
+  // Jobs not ended, and `ended`: the most recently ended within the retention period.
+  std::vector<JobRecord> JobsToShow(const absl::StatusOr<std::vector<JobRecord>>& ended) const {
     std::vector<JobRecord> jobs =
         ListAllJobs(store_, {{JobState::kPending, JobState::kScheduled, JobState::kDense,
                               JobState::kSparsityLearning, JobState::kPruned},
                              {}});
-    auto ended = store_.RecentlyEnded(clock_() - retention_ms_, max_ended_jobs_);
     if (ended.ok()) jobs.insert(jobs.end(), ended->begin(), ended->end());
     return jobs;
   }
@@ -400,6 +419,11 @@ CoordinatorMetrics::~CoordinatorMetrics() = default;
 
 absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Serve(
     const MetricsOptions& options, JobStore& store, WorkerRegistry& workers, Clock clock) {
+  if (options.retention_ms < 0 || options.max_ended_jobs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics: retention (", options.retention_ms, " ms) and max ended jobs (",
+                     options.max_ended_jobs, ") must not be negative"));
+  }
   auto impl = std::make_unique<Impl>();
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(options.listen);

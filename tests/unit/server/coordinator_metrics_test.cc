@@ -117,6 +117,25 @@ TEST_F(CoordinatorMetricsTest, AJobIsShownAnewWhenItsStateChangesWithinTheSameMi
   EXPECT_THAT(text, HasSubstr(absl::StrCat("ocs_job_epoch{", job, "} 3")));
 }
 
+TEST_F(CoordinatorMetricsTest, AJobRequeuedTwiceWithinTheSameMillisecondShowsItsRestarts) {
+  const std::string job = absl::StrCat("job_id=\"", ids_["running"], "\",job_name=\"running\"");
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kPending, "requeued", now_ms_).ok());
+  EXPECT_THAT(Scrape(), HasSubstr(absl::StrCat("ocs_job_restarts_total{", job, "} 1")));
+  // Back to pending at the same update time: only the restart count tells the two apart.
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kScheduled, "placed", now_ms_).ok());
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kDense, "started", now_ms_).ok());
+  ASSERT_TRUE(store_->Transition(ids_["running"], JobState::kPending, "requeued", now_ms_).ok());
+  EXPECT_THAT(Scrape(), HasSubstr(absl::StrCat("ocs_job_restarts_total{", job, "} 2")));
+}
+
+TEST_F(CoordinatorMetricsTest, NegativeLimitsAreAClearError) {
+  MetricsOptions options{"127.0.0.1:0", 0};
+  options.max_ended_jobs = -1;
+  auto served = CoordinatorMetrics::Serve(options, *store_, workers_, clock_);
+  ASSERT_FALSE(served.ok());
+  EXPECT_THAT(served.status().message(), HasSubstr("must not be negative"));
+}
+
 TEST_F(CoordinatorMetricsTest, WorkersAreIdleBusyOrLost) {
   const std::string idle = workers_.Register("10.0.0.1", common::Device::kCpu, 2, "0.1.0")->id;
   const std::string busy = workers_.Register("10.0.0.2", common::Device::kCpu, 1, "0.1.0")->id;

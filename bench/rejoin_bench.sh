@@ -17,7 +17,21 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Prints the seconds from the restart to the rejoin (or "not within 300 s").
+# Waits up to $3 s for a line matching $2 in file $1; prints the seconds waited, or fails.
+await_line() {
+  local file=$1 pattern=$2 limit=$3 start
+  start=$(date +%s.%N)
+  for _ in $(seq $((limit * 10))); do
+    if grep -qs "$pattern" "$file"; then
+      awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f s\n", e - s}'
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Prints the seconds from the restart to the rejoin, or why there is none.
 time_rejoin() {
   local worker=$1 outage=$2 dir=$3 port
   port=$(free_port)
@@ -28,25 +42,20 @@ time_rejoin() {
   "$worker" serve --coordinator "127.0.0.1:$port" --metrics-listen "" --work-dir "$dir/w" \
     > "$dir/worker.log" 2>&1 &
   local worker_pid=$!
-  until grep -q "joined" "$dir/worker.log"; do sleep 0.1; done
+  if ! await_line "$dir/worker.log" "joined" 60 > /dev/null; then
+    echo "the worker did not join at first (see $dir)"
+    kill "$worker_pid" "$coordinator_pid" 2>/dev/null || true
+    return
+  fi
   kill -9 "$coordinator_pid"
   wait "$coordinator_pid" 2>/dev/null || true
   sleep "$outage"
   "$coordinator" --listen "127.0.0.1:$port" --metrics-listen "" --data-dir "$dir/c" \
     >> "$dir/coordinator.log" 2>&1 &
   coordinator_pid=$!
-  local start result="not within 300 s"
-  start=$(date +%s.%N)
-  for _ in $(seq 3000); do
-    if grep -q "joined .* again" "$dir/worker.log"; then
-      result=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f s", e - s}')
-      break
-    fi
-    sleep 0.1
-  done
+  await_line "$dir/worker.log" "joined .* again" 300 || echo "not within 300 s"
   kill "$worker_pid" "$coordinator_pid" 2>/dev/null || true
   wait "$worker_pid" "$coordinator_pid" 2>/dev/null || true
-  echo "$result"
 }
 
 for outage in "${outages[@]}"; do

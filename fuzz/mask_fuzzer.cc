@@ -6,14 +6,13 @@
 #include "common/mask.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto mask = ocs::common::DecodeMask(
-      absl::string_view(reinterpret_cast<const char*>(data), size));
+  auto mask = ocs::common::DecodeMask(absl::string_view(reinterpret_cast<const char*>(data), size));
   if (!mask.ok()) return 0;
   auto again = ocs::common::DecodeMask(ocs::common::EncodeMask(*mask));
   if (!again.ok() || !(*again == *mask)) std::abort();
   // ResNet-20's channel groups (16 ×7, 32 ×7, 64 ×7 in some order matter not: sizes only).
-  static const std::vector<int> kSizes = {16, 16, 16, 16, 16, 16, 16, 32, 32, 32,
-                                          32, 32, 32, 32, 64, 64, 64, 64, 64, 64, 64};
+  static const std::vector<int> kSizes = {16, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32,
+                                          32, 32, 32, 64, 64, 64, 64, 64, 64, 64};
   (void)ocs::common::CheckMaskFitsModel(*mask, kSizes);
   return 0;
 }

@@ -3,13 +3,15 @@
 // model.pt (--pruned) and the architecture searched down by --target with each --round-to (channel
 // counts rounded to multiples: GPU tensor cores prefer multiples of 8, oneDNN's blocked layouts on
 // AVX-512 CPUs multiples of 16). Weights do not change the cost,
-// so the searched models keep their initial weights. Each model is timed as exported and frozen
-// (torch.jit.freeze + optimize_for_inference: BatchNorm folded into the convolutions, as a
-// deployment would). All models take turns within each timed round. Prints a Markdown table of
-// medians.
+// so the searched models keep their initial weights. Each model is timed as exported, frozen as
+// `ocs-worker model freeze` writes it (BatchNorm folded into the convolutions) and read back, and
+// frozen then optimize_for_inference (which a server can apply after loading; it cannot be saved).
+// All models take turns within each timed round. Prints a Markdown table of medians.
 //   ocs_infer_bench --arch resnet56 --classes 10 --input 1,28,28 [--pruned runs/x/model.pt,...]
 //                   [--target 0.5] [--round-to 1,8] [--device cuda] [--batch-sizes 1,256]
 //                   [--iterations 200]
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +33,7 @@
 #include "worker/engine/export.h"
 #include "worker/engine/flops.h"
 #include "worker/engine/flops_target_search.h"
+#include "worker/engine/freeze.h"
 #include "worker/engine/group_saliency.h"
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/network_model.h"
@@ -44,8 +47,9 @@ using Clock = std::chrono::steady_clock;
 struct Candidate {
   std::string name;
   std::optional<int64_t> flops;  // unknown for a model.pt read back
-  torch::jit::Module exported;
-  torch::jit::Module frozen;
+  torch::jit::Module exported;   // model.pt as a job writes it
+  torch::jit::Module frozen;     // what `ocs-worker model freeze` writes, read back
+  torch::jit::Module optimized;  // frozen + optimize_for_inference, in memory
 };
 
 void Synchronize(const c10::Device& device) {
@@ -75,22 +79,39 @@ std::vector<double> MedianForwardMs(const std::vector<torch::jit::Module*>& modu
   return medians;
 }
 
-Candidate Load(std::string name, std::optional<int64_t> flops, const std::string& path,
-               const c10::Device& device) {
+// A file of its own in the temporary folder.
+std::string TemporaryPath(absl::string_view suffix) {
+  static int files = 0;
+  return (std::filesystem::temp_directory_path() /
+          absl::StrCat("ocs-infer-bench-", getpid(), "-", ++files, suffix))
+      .string();
+}
+
+absl::StatusOr<Candidate> Load(std::string name, std::optional<int64_t> flops,
+                               const std::string& path, const std::vector<int64_t>& input,
+                               const c10::Device& device) {
+  const std::string frozen_path = TemporaryPath(".frozen.pt");
+  const auto frozen = FreezeForServing(path, frozen_path, {input, device.is_cuda()});
+  if (!frozen.ok()) return frozen.status();
   torch::jit::Module exported = torch::jit::load(path, device);
   exported.eval();
-  torch::jit::Module frozen = torch::jit::freeze(exported);
-  frozen = torch::jit::optimize_for_inference(frozen);
-  return {std::move(name), flops, std::move(exported), std::move(frozen)};
+  torch::jit::Module optimized = torch::jit::freeze(exported);
+  optimized = torch::jit::optimize_for_inference(optimized);
+  Candidate candidate{.name = std::move(name),
+                      .flops = flops,
+                      .exported = std::move(exported),
+                      .frozen = torch::jit::load(frozen_path, device),
+                      .optimized = std::move(optimized)};
+  std::filesystem::remove(frozen_path);
+  return candidate;
 }
 
 // Exports `model` to a temporary file and loads it as a candidate.
 absl::StatusOr<Candidate> ViaFile(std::string name, const NetworkModel& model,
-                                  const c10::Device& device) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("ocs-infer-bench-" + name + ".pt")).string();
+                                  const std::vector<int64_t>& input, const c10::Device& device) {
+  const std::string path = TemporaryPath(".pt");
   if (absl::Status status = ExportTorchScript(model, path); !status.ok()) return status;
-  Candidate candidate = Load(std::move(name), NetworkCost(model.network()).flops, path, device);
+  auto candidate = Load(std::move(name), NetworkCost(model.network()).flops, path, input, device);
   std::filesystem::remove(path);
   return candidate;
 }
@@ -98,7 +119,7 @@ absl::StatusOr<Candidate> ViaFile(std::string name, const NetworkModel& model,
 // The architecture searched down to `target` with channel counts in multiples of `round_to`,
 // ranked by the group saliency of its initial weights.
 absl::StatusOr<Candidate> Searched(const Network& network, double target, int round_to,
-                                   const c10::Device& device) {
+                                   const std::vector<int64_t>& input, const c10::Device& device) {
   const absl::StatusOr<ChannelGroups> groups = ChannelGroups::Derive(network, {});
   if (!groups.ok()) return groups.status();
   NetworkModel model(network, /*seed=*/1);
@@ -106,7 +127,7 @@ absl::StatusOr<Candidate> Searched(const Network& network, double target, int ro
                                        {.target_reduction = target, .round_to = round_to});
   if (!search.ok()) return search.status();
   if (absl::Status status = PruneModel(model, *groups, search->mask); !status.ok()) return status;
-  return ViaFile(absl::StrCat("searched, roundTo ", round_to), model, device);
+  return ViaFile(absl::StrCat("searched, roundTo ", round_to), model, input, device);
 }
 
 int Fail(const absl::Status& status) {
@@ -147,37 +168,45 @@ int main(int argc, char** argv) {
 
   const auto network = BuildModel(arch, classes, {input[0], input[1], input[2]});
   if (!network.ok()) return Fail(network.status());
+  const std::vector<int64_t> input_shape(input.begin(), input.end());
   std::vector<Candidate> candidates;
-  auto dense = ViaFile("dense", NetworkModel(*network, /*seed=*/1), device);
+  auto dense = ViaFile("dense", NetworkModel(*network, /*seed=*/1), input_shape, device);
   if (!dense.ok()) return Fail(dense.status());
   candidates.push_back(*std::move(dense));
   for (const std::string& path : pruned_paths) {
     // Named by their folder: runs/<job>/model.pt or artifacts/<job id>/model.pt.
     const std::string folder = std::filesystem::path(path).parent_path().filename().string();
-    candidates.push_back(Load(folder.empty() ? path : folder + "/model.pt", {}, path, device));
+    auto pruned = Load(folder.empty() ? path : folder + "/model.pt", {}, path, input_shape, device);
+    if (!pruned.ok()) return Fail(pruned.status());
+    candidates.push_back(*std::move(pruned));
   }
   for (int multiple : round_to) {
-    auto searched = Searched(*network, target, multiple, device);
+    auto searched = Searched(*network, target, multiple, input_shape, device);
     if (!searched.ok()) return Fail(searched.status());
     candidates.push_back(*std::move(searched));
   }
 
   std::printf(
-      "| %s inference on %s, fp32 | M FLOPs | batch | ms as exported | ms frozen | speed-up "
-      "(frozen) | images/s (frozen) |\n",
+      "| %s inference on %s, fp32 | M FLOPs | batch | ms as exported | ms frozen (model freeze) "
+      "| ms frozen + optimize_for_inference | speed-up (frozen) | images/s (frozen) |\n",
       arch.c_str(), device_name.c_str());
-  std::printf("|---|---|---|---|---|---|---|\n");
-  std::vector<torch::jit::Module*> modules;  // each candidate's exported, then frozen module
-  for (Candidate& c : candidates) modules.insert(modules.end(), {&c.exported, &c.frozen});
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  constexpr int kForms = 3;  // each candidate's exported, frozen and optimized module, in turn
+  std::vector<torch::jit::Module*> modules;
+  for (Candidate& c : candidates)
+    modules.insert(modules.end(), {&c.exported, &c.frozen, &c.optimized});
   for (int batch : batch_sizes) {
     const at::Tensor x = at::randn({batch, input[0], input[1], input[2]}).to(device);
     const std::vector<double> ms = MedianForwardMs(modules, x, iterations);
+    const double dense_frozen_ms = ms[1];
     for (size_t i = 0; i < candidates.size(); ++i) {
       const Candidate& c = candidates[i];
-      const double exported_ms = ms[2 * i], frozen_ms = ms[2 * i + 1];
+      const double exported_ms = ms[kForms * i], frozen_ms = ms[kForms * i + 1],
+                   optimized_ms = ms[kForms * i + 2];
       const std::string flops = c.flops ? absl::StrFormat("%.1f", *c.flops / 1e6) : "-";
-      std::printf("| %s | %s | %d | %.3f | %.3f | %.2fx | %.0f |\n", c.name.c_str(), flops.c_str(),
-                  batch, exported_ms, frozen_ms, ms[1] / frozen_ms, batch / frozen_ms * 1000);
+      std::printf("| %s | %s | %d | %.3f | %.3f | %.3f | %.2fx | %.0f |\n", c.name.c_str(),
+                  flops.c_str(), batch, exported_ms, frozen_ms, optimized_ms,
+                  dense_frozen_ms / frozen_ms, batch / frozen_ms * 1000);
     }
   }
   return 0;

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       "otherwise.");
 
   ocs::worker::commands::ModelOptions model;
-  auto [inspect, search] = ocs::worker::commands::AddModelCommands(app, &model);
+  const auto model_commands = ocs::worker::commands::AddModelCommands(app, &model);
   ocs::worker::commands::RunOptions run;
   auto [run_command, launch_command] = ocs::worker::commands::AddRunCommands(app, &run);
   ocs::worker::commands::ServeOptions serve;
@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   if (launch_command->parsed())
     return ocs::worker::commands::LaunchLocalRanks(run, "/proc/self/exe");
   ocs::worker::train::ConfigureIntraOpThreads(0);
-  if (inspect->parsed()) return ocs::worker::commands::RunModelInspect(model);
-  if (search->parsed()) return ocs::worker::commands::RunModelSearch(model);
+  if (model_commands.inspect->parsed()) return ocs::worker::commands::RunModelInspect(model);
+  if (model_commands.search->parsed()) return ocs::worker::commands::RunModelSearch(model);
+  if (model_commands.freeze->parsed()) return ocs::worker::commands::RunModelFreeze(model);
   return ocs::common::kExitUsage;
 }

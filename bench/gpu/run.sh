@@ -13,7 +13,8 @@
 #    and PyTorch eager at its defaults (no cuDNN autotuning, NCHW), as a first script runs;
 # 3. a standalone one-cycle pruning run of ResNet-56 on the real Fashion-MNIST, 12 epochs (wall
 #    time, accuracy);
-# 4. inference latency of the dense and pruned models at batch 1 and 256, as exported and frozen;
+# 4. inference latency of the dense and pruned models at batch 1 and 256, as exported, as
+#    `ocs-worker model freeze` writes them, and frozen + optimize_for_inference;
 # 5. the whole test suite of the CUDA build, unless OCS_GPU_BUDGET_S seconds (420) are spent.
 # Logs go to OUT_DIR; the summary table is printed last.
 set -uo pipefail

@@ -1,6 +1,7 @@
 #include "worker/commands/model_command.h"
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <variant>
 
@@ -14,6 +15,7 @@
 #include "common/job_spec_yaml.h"
 #include "worker/engine/flops.h"
 #include "worker/engine/flops_target_search.h"
+#include "worker/engine/freeze.h"
 #include "worker/engine/group_saliency.h"
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/network_model.h"
@@ -82,6 +84,17 @@ std::string Ranges(const std::vector<int>& indices) {
   return absl::StrJoin(parts, ",");
 }
 
+// Where `model freeze` writes: -o, or model.frozen.pt beside model.pt, or in the folder -o names.
+std::string FrozenPath(const ModelOptions& options) {
+  namespace fs = std::filesystem;
+  const fs::path model(options.model_path);
+  const fs::path name = fs::path(model.filename()).replace_extension(".frozen.pt");
+  if (options.frozen_path.empty()) return (model.parent_path() / name).string();
+  const fs::path out(options.frozen_path);
+  if (fs::is_directory(out) || !out.has_filename()) return (out / name).string();
+  return options.frozen_path;
+}
+
 std::vector<std::string> MemberNames(const Network& network, const engine::ChannelGroup& group) {
   std::vector<std::string> names;
   for (const engine::GroupMember& member : group.members) {
@@ -105,8 +118,9 @@ nlohmann::json GroupJson(const Network& network, const ChannelGroups& groups, in
 
 }  // namespace
 
-std::pair<CLI::App*, CLI::App*> AddModelCommands(CLI::App& app, ModelOptions* options) {
-  CLI::App* model = app.add_subcommand("model", "Inspect a model or search its sub-network");
+ModelCommands AddModelCommands(CLI::App& app, ModelOptions* options) {
+  CLI::App* model = app.add_subcommand(
+      "model", "Inspect a model, search its sub-network or freeze a trained one for serving");
   model->require_subcommand(1);
   auto add_subject = [options](CLI::App* command) {
     auto* job = command->add_option("--job", options->job, "Job spec to take the model from");
@@ -132,7 +146,22 @@ std::pair<CLI::App*, CLI::App*> AddModelCommands(CLI::App& app, ModelOptions* op
   search->add_option("--target", options->target, "FLOPs reduction in (0, 1) (default: the job's)")
       ->check(CLI::Range(0.0, 1.0));
   search->add_option("--seed", options->seed, "Seed of the random weights")->capture_default_str();
-  return {inspect, search};
+
+  CLI::App* freeze = model->add_subcommand(
+      "freeze", "A trained model.pt made ready for serving: BatchNorm folded, outputs checked");
+  freeze->add_option("model", options->model_path, "model.pt of a job (TorchScript)")->required();
+  freeze->add_option(
+      "-o,--output", options->frozen_path,
+      "Where to write the frozen model, a file or a folder (default: model.frozen.pt beside it)");
+  freeze->add_option("--input", options->input, "The model's input shape C,H,W")
+      ->delimiter(',')
+      ->expected(3)
+      ->required();
+  freeze->add_option("--device", options->device, "Freeze and check on cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  freeze->add_flag("--json", options->json, "Print JSON");
+  return {inspect, search, freeze};
 }
 
 int RunModelInspect(const ModelOptions& options) {
@@ -235,6 +264,38 @@ int RunModelSearch(const ModelOptions& options) {
     std::cerr << "error: " << result->note << "\n";
     return kExitFailure;
   }
+  return 0;
+}
+
+int RunModelFreeze(const ModelOptions& options) {
+  const std::string out = FrozenPath(options);
+  const std::vector<int64_t> input(options.input.begin(), options.input.end());
+  auto frozen = engine::FreezeForServing(options.model_path, out,
+                                         {.input_shape = input, .cuda = options.device == "cuda"});
+  if (!frozen.ok()) {
+    std::cerr << "error: " << frozen.status().message() << "\n";
+    const bool bad_input =
+        absl::IsInvalidArgument(frozen.status()) || absl::IsNotFound(frozen.status());
+    return bad_input ? common::kExitUsage : kExitFailure;
+  }
+  if (options.json) {
+    std::cout << nlohmann::json{{"model", options.model_path},
+                                {"frozen", out},
+                                {"device", options.device},
+                                {"batchNormsBefore", frozen->batch_norms_before},
+                                {"batchNormsAfter", frozen->batch_norms_after},
+                                {"maxAbsDifference", frozen->max_abs_difference},
+                                {"maxAbsOutput", frozen->max_abs_output}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "frozen %s -> %s (%s)\nBatchNorm folded into convolutions: %d of %d\n"
+      "check batch of 2 %s: outputs differ by at most %.3g (largest output %.3g)\n",
+      options.model_path, out, options.device,
+      frozen->batch_norms_before - frozen->batch_norms_after, frozen->batch_norms_before,
+      Shape(options.input), frozen->max_abs_difference, frozen->max_abs_output);
   return 0;
 }
 

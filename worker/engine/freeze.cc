@@ -1,0 +1,155 @@
+#include "worker/engine/freeze.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <system_error>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace ocs::worker::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// LibTorch throws c10::Error (with a C++ backtrace users need not see) and, from the TorchScript
+// interpreter, std::runtime_error whose last line says what went wrong under a script traceback.
+std::string What(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
+    return error->what_without_backtrace();
+  }
+  std::vector<absl::string_view> lines = absl::StrSplit(e.what(), '\n', absl::SkipWhitespace());
+  return lines.empty() ? "unknown error" : std::string(lines.back());
+}
+
+// aten::batch_norm calls in `module`'s forward, submodule calls inlined.
+int CountBatchNorms(torch::jit::Module& module) {
+  std::shared_ptr<torch::jit::Graph> graph = module.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  const c10::Symbol batch_norm = c10::Symbol::fromQualString("aten::batch_norm");
+  int count = 0;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (torch::jit::Node* node : block->nodes()) {
+      count += node->kind() == batch_norm;
+      for (torch::jit::Block* inner : node->blocks()) visit(inner);
+    }
+  };
+  visit(graph->block());
+  return count;
+}
+
+absl::StatusOr<torch::jit::Module> Load(const std::string& path, const c10::Device& device) {
+  if (!fs::is_regular_file(path)) {
+    return absl::NotFoundError(absl::StrCat("model \"", path, "\": no such file"));
+  }
+  try {
+    torch::jit::Module module = torch::jit::load(path, device);
+    if (!module.find_method("forward")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model \"", path, "\": the TorchScript module has no forward method"));
+    }
+    module.eval();
+    return module;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model \"", path, "\" is not a TorchScript file: ", What(e)));
+  }
+}
+
+absl::StatusOr<at::Tensor> Forward(torch::jit::Module& module, const at::Tensor& input) {
+  torch::NoGradGuard no_grad;
+  try {
+    const c10::IValue output = module.forward({input});
+    if (!output.isTensor()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward returned a ", output.tagKind(), ", not a tensor"));
+    }
+    return output.toTensor();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("the model refused a batch of shape [",
+                                                   absl::StrJoin(input.sizes(), ", "),
+                                                   "] (not its input shape?): ", What(e)));
+  }
+}
+
+// Writes `module` to `out` through a temporary file beside it, creating `out`'s folder.
+absl::Status SaveAtomically(torch::jit::Module& module, const std::string& out) {
+  const fs::path destination(out);
+  std::error_code error;
+  if (destination.has_parent_path()) fs::create_directories(destination.parent_path(), error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("creating the folder of \"", out, "\": ", error.message()));
+  }
+  const std::string temporary = out + ".tmp";
+  try {
+    module.save(temporary);
+  } catch (const std::exception& e) {
+    fs::remove(temporary, error);
+    return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", What(e)));
+  }
+  fs::rename(temporary, destination, error);
+  if (error) {
+    fs::remove(temporary, error);
+    return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<FrozenModel> FreezeForServing(const std::string& in, const std::string& out,
+                                             const FreezeOptions& options) {
+  if (options.input_shape.size() != 3) {
+    return absl::InvalidArgumentError("the input shape is C,H,W: three numbers");
+  }
+  std::error_code error;
+  if (fs::exists(out, error) && fs::equivalent(in, out, error)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", out, "\" is the model being frozen: write the frozen copy elsewhere (-o)"));
+  }
+  if (options.cuda && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError("freezing on cuda, but no CUDA device is visible");
+  }
+  const c10::Device device(options.cuda ? c10::kCUDA : c10::kCPU);
+  absl::StatusOr<torch::jit::Module> original = Load(in, device);
+  if (!original.ok()) return original.status();
+
+  FrozenModel result;
+  torch::jit::Module frozen;
+  try {
+    result.batch_norms_before = CountBatchNorms(*original);
+    frozen = torch::jit::freeze(*original);
+    result.batch_norms_after = CountBatchNorms(frozen);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("freezing \"", in, "\": ", What(e)));
+  }
+
+  std::vector<int64_t> batch_shape = {2};
+  batch_shape.insert(batch_shape.end(), options.input_shape.begin(), options.input_shape.end());
+  const at::Tensor batch =
+      at::randn(batch_shape, at::detail::createCPUGenerator(/*seed_in=*/1)).to(device);
+  absl::StatusOr<at::Tensor> expected = Forward(*original, batch);
+  if (!expected.ok()) return expected.status();
+  absl::StatusOr<at::Tensor> actual = Forward(frozen, batch);
+  if (!actual.ok()) return actual.status();
+  result.max_abs_output = expected->abs().max().item<double>();
+  result.max_abs_difference = (*actual - *expected).abs().max().item<double>();
+  if (!(result.max_abs_difference <= options.tolerance * std::max(1.0, result.max_abs_output))) {
+    return absl::InternalError(
+        absl::StrCat("the frozen model's outputs differ from the original's by up to ",
+                     result.max_abs_difference, " (largest output ", result.max_abs_output,
+                     ", tolerance ", options.tolerance, " of it); nothing was written"));
+  }
+  if (absl::Status saved = SaveAtomically(frozen, out); !saved.ok()) return saved;
+  return result;
+}
+
+}  // namespace ocs::worker::engine

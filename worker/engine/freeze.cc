@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <system_error>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -29,20 +28,20 @@ std::string What(const std::exception& e) {
   return lines.empty() ? "unknown error" : std::string(lines.back());
 }
 
+int CountNodes(torch::jit::Block* block, c10::Symbol kind) {
+  int count = 0;
+  for (torch::jit::Node* node : block->nodes()) {
+    count += node->kind() == kind;
+    for (torch::jit::Block* inner : node->blocks()) count += CountNodes(inner, kind);
+  }
+  return count;
+}
+
 // aten::batch_norm calls in `module`'s forward, submodule calls inlined.
 int CountBatchNorms(torch::jit::Module& module) {
   std::shared_ptr<torch::jit::Graph> graph = module.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
-  const c10::Symbol batch_norm = c10::Symbol::fromQualString("aten::batch_norm");
-  int count = 0;
-  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
-    for (torch::jit::Node* node : block->nodes()) {
-      count += node->kind() == batch_norm;
-      for (torch::jit::Block* inner : node->blocks()) visit(inner);
-    }
-  };
-  visit(graph->block());
-  return count;
+  return CountNodes(graph->block(), c10::Symbol::fromQualString("aten::batch_norm"));
 }
 
 absl::StatusOr<torch::jit::Module> Load(const std::string& path, const c10::Device& device) {

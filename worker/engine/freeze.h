@@ -1,9 +1,10 @@
 // A model.pt made ready for serving: `torch.jit.freeze` inlines the weights as constants and folds
 // each BatchNorm into the convolution before it, and the result is saved as TorchScript again.
-// As exported, model.pt is a training-ready module whose TorchScript runs many times slower at
-// small batches; frozen, it keeps its outputs (checked here) and loads anywhere model.pt does.
-// torch.jit.optimize_for_inference is deliberately not applied: it bakes in the machine's oneDNN
-// or cuDNN choices and its result cannot be saved (PyTorch documents it as not serializable).
+// Frozen, it keeps its outputs (checked here), loads anywhere model.pt does and skips the
+// BatchNorm passes. torch.jit.optimize_for_inference, which turns a CPU's small-batch convolutions
+// into oneDNN's, is deliberately not applied: it bakes in the machine's oneDNN or cuDNN choices
+// and its result cannot be saved (PyTorch documents it as not serializable); servers apply it
+// after loading.
 #pragma once
 
 #include <cstdint>

@@ -28,7 +28,10 @@ std::string Configured(const char* key) {
   if (!std::filesystem::exists(path, ec)) return "";
   try {
     const YAML::Node config = YAML::LoadFile(path);
-    if (config[key]) return config[key].as<std::string>();
+    const YAML::Node value = config.IsMap() ? config[key] : YAML::Node();
+    if (!value || value.IsNull()) return "";  // `key:` with nothing after it is unset
+    if (value.IsScalar()) return value.Scalar();
+    std::cerr << "warning: ignoring " << key << " in " << path << ": not a single value\n";
   } catch (const YAML::Exception& e) {
     std::cerr << "warning: ignoring " << path << ": " << e.what() << "\n";
   }

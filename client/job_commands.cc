@@ -271,9 +271,11 @@ CLI::App* AddMasksCommand(CLI::App& app, MasksOptions* options) {
   CLI::App* command = AddReadCommand(
       app, "masks", "The sub-network masks: kept channels per group, or what changed", options,
       true);
-  command->add_option("--epoch", options->epoch, "Only this epoch's mask, group by group");
+  CLI::Option* epoch =
+      command->add_option("--epoch", options->epoch, "Only this epoch's mask, group by group");
   command->add_option("--diff", options->diff, "Which channels changed between two epochs")
-      ->expected(2);
+      ->expected(2)
+      ->excludes(epoch);
   return command;
 }
 
@@ -422,6 +424,11 @@ int RunDownload(const DownloadOptions& options) {
       return kExitFailure;
     }
     std::filesystem::rename(partial, path, ec);
+    if (ec) {
+      std::cerr << "error: cannot write " << path << ": " << ec.message() << "\n";
+      std::filesystem::remove(partial, ec);
+      return kExitFailure;
+    }
     std::cout << path << " (" << size << " bytes)\n";
   }
   return kExitOk;

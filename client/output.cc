@@ -7,8 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <regex>
 
 #include <CLI/CLI.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 #include "ocs/v1/job_service.pb.h"
 
@@ -34,19 +38,69 @@ void PrintMessage(const google::protobuf::Message& message, OutputFormat format)
   PrintJson(json, format);
 }
 
+namespace {
+
+// Whether a YAML reader would take `text`, written plain, for something other than a string: a
+// number, a boolean or null, in YAML 1.1's wider sense too (yes/no/on/off, 0o17, 1_000).
+bool LooksTyped(const std::string& text) {
+  if (text.empty()) return true;
+  const YAML::Node plain(text);
+  bool flag = false;
+  double number = 0;
+  if (YAML::convert<bool>::decode(plain, flag) || YAML::convert<double>::decode(plain, number)) {
+    return true;
+  }
+  static const std::regex kTyped("~|null|Null|NULL|[-+.]?[0-9].*");
+  return std::regex_match(text, kTyped);
+}
+
+// `node` (parsed from JSON) in block style. The emitter keeps neither the flow style nor the
+// quotes of the JSON text, so a JSON string such as "true" or "007" is quoted again here.
+void EmitBlock(const YAML::Node& node, YAML::Emitter& out) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      out << YAML::BeginMap;
+      for (const auto& entry : node) {
+        out << YAML::Key;
+        EmitBlock(entry.first, out);
+        out << YAML::Value;
+        EmitBlock(entry.second, out);
+      }
+      out << YAML::EndMap;
+      break;
+    case YAML::NodeType::Sequence:
+      out << YAML::BeginSeq;
+      for (const auto& item : node) EmitBlock(item, out);
+      out << YAML::EndSeq;
+      break;
+    case YAML::NodeType::Scalar:
+      // The non-specific tag "!" marks a quoted scalar: a JSON string.
+      if (node.Tag() == "!" && LooksTyped(node.Scalar())) out << YAML::DoubleQuoted;
+      out << node.Scalar();
+      break;
+    default:
+      out << YAML::Null;
+  }
+}
+
+}  // namespace
+
 void PrintJson(const std::string& json, OutputFormat format) {
   if (format != OutputFormat::kYaml) {
     std::cout << json << (json.empty() || json.back() != '\n' ? "\n" : "");
     return;
   }
   YAML::Emitter out;  // JSON is YAML: parse it, emit it in block style
-  out << YAML::Load(json);
+  EmitBlock(YAML::Load(json), out);
   std::cout << out.c_str() << "\n";
 }
 
 std::string StateName(int state) {
   std::string name = ocs::v1::JobState_Name(static_cast<ocs::v1::JobState>(state));
-  name = name.substr(std::string("JOB_STATE_").size());
+  // A state this ocsctl does not know (from a newer coordinator) has no name.
+  constexpr absl::string_view kPrefix = "JOB_STATE_";
+  if (!absl::StartsWith(name, kPrefix)) return absl::StrCat("unknown (", state, ")");
+  name.erase(0, kPrefix.size());
   std::transform(name.begin(), name.end(), name.begin(), ::tolower);
   return name;
 }

@@ -12,6 +12,7 @@
 #include "client/exit_codes.h"
 #include "client/validate_command.h"
 #include "client/watch_command.h"
+#include "common/job_spec_yaml.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "proto/spec_validation.h"
 
@@ -29,11 +30,12 @@ CLI::App* AddSubmitCommand(CLI::App& app, SubmitOptions* options) {
 }
 
 int RunSubmit(const SubmitOptions& options) {
-  std::string text, error;
-  if (!ReadSpecFile(options.file, &text, &error)) {
-    std::cerr << "error: " << error << "\n";
+  const absl::StatusOr<std::string> read = common::ReadJobSpecFile(options.file);
+  if (!read.ok()) {
+    std::cerr << "error: " << read.status().message() << "\n";
     return kExitInvalidInput;
   }
+  const std::string& text = *read;
   // Validate locally first: the same problems the coordinator would report, without a round trip.
   const ocs::v1::ValidateJobResponse validation = api::ValidateJobSpec(text, options.file);
   if (!validation.valid()) {

@@ -1,8 +1,6 @@
 #include "client/validate_command.h"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <google/protobuf/util/json_util.h>
 #include <CLI/CLI.hpp>
@@ -13,23 +11,6 @@
 #include "proto/spec_validation.h"
 
 namespace ocs::client {
-
-bool ReadSpecFile(const std::string& path, std::string* text, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "cannot open job spec " + path;
-    return false;
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  *text = buffer.str();
-  if (text->size() > common::kMaxJobSpecBytes) {
-    *error = "job spec " + path + " is " + std::to_string(text->size()) +
-             " bytes; a job spec may be at most " + std::to_string(common::kMaxJobSpecBytes);
-    return false;
-  }
-  return true;
-}
 
 void PrintSpecProblems(const ocs::v1::ValidateJobResponse& result, const std::string& source) {
   std::cerr << "error: invalid job spec " << source << ": " << result.errors_size()
@@ -55,12 +36,12 @@ CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options) {
 }
 
 int RunValidate(const ValidateOptions& options) {
-  std::string text, error;
-  if (!ReadSpecFile(options.file, &text, &error)) {
-    std::cerr << "error: " << error << "\n";
+  const absl::StatusOr<std::string> text = common::ReadJobSpecFile(options.file);
+  if (!text.ok()) {
+    std::cerr << "error: " << text.status().message() << "\n";
     return kExitInvalidInput;
   }
-  const ocs::v1::ValidateJobResponse result = api::ValidateJobSpec(text, options.file);
+  const ocs::v1::ValidateJobResponse result = api::ValidateJobSpec(*text, options.file);
   if (options.output == "json") {
     std::string json;
     google::protobuf::util::JsonPrintOptions print;

@@ -24,9 +24,6 @@ CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options);
 // Runs it; returns the exit code.
 int RunValidate(const ValidateOptions& options);
 
-// Reads a job spec file (at most common::kMaxJobSpecBytes); false with a message naming it.
-bool ReadSpecFile(const std::string& path, std::string* text, std::string* error);
-
 // Prints a failed validation's problems to stderr, one per line after a summary line.
 void PrintSpecProblems(const ocs::v1::ValidateJobResponse& result, const std::string& source);
 

@@ -28,6 +28,10 @@ struct ModelSpec {
 
 enum class DatasetKind { kCifar10, kCifar100, kFashionMnist, kMnist, kSynthetic };
 
+// The synthetic set's split sizes when the job sets no limit.
+inline constexpr int64_t kSyntheticTrainExamples = 2048;
+inline constexpr int64_t kSyntheticTestExamples = 512;
+
 struct DataSpec {
   DatasetKind dataset = DatasetKind::kSynthetic;
   std::string path;         // a folder; may be empty for synthetic and fashion-mnist

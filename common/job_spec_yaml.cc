@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -15,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/spec_reader.h"
+#include "common/utf8.h"
 
 namespace ocs::common {
 namespace {
@@ -358,8 +361,7 @@ class JobSpecSchema {
     if (!Section(field, {"everyEpochs"})) return;
     const Field every = SpecReader::Child(field, "everyEpochs");
     if (reader_.ReadInt(every, &out->every_epochs)) {
-      reader_.Check(every, out->every_epochs >= 0,
-                    "must be >= 0 (0: only the checkpoint right after the prune)");
+      reader_.Check(every, out->every_epochs >= 0, "must be >= 0 (0: no checkpoints)");
     }
   }
 
@@ -374,8 +376,10 @@ class JobSpecSchema {
     const Field end = SpecReader::Child(stability, "sparsityEndEpoch");
     const StabilitySpec& s = spec.stability;
     if (reader_.IsClean(epochs)) {
-      reader_.Check(end, s.sparsity_end_epoch <= spec.training.epochs,
-                    absl::StrCat("must be <= spec.training.epochs (", spec.training.epochs, ")"),
+      // The prune is forced at the start of that epoch, so the run must still have it.
+      reader_.Check(end, s.sparsity_end_epoch < spec.training.epochs,
+                    absl::StrCat("must be < spec.training.epochs (", spec.training.epochs,
+                                 "): the prune is forced at the start of that epoch"),
                     Shown(end, s.sparsity_end_epoch));
     }
     if (reader_.IsClean(end)) {
@@ -406,6 +410,34 @@ class JobSpecSchema {
     }
     if (reader_.IsClean(SpecReader::Child(SpecReader::Child(body, "data"), "dataset"))) {
       CheckDatasetShape(SpecReader::Child(body, "model"), spec);
+    }
+    const Field input_shape = SpecReader::Child(SpecReader::Child(body, "model"), "inputShape");
+    if (spec.data.dataset == DatasetKind::kSynthetic && reader_.IsClean(input_shape)) {
+      CheckSyntheticSize(SpecReader::Child(body, "data"), input_shape, spec);
+    }
+  }
+
+  // A synthetic set is generated in every rank's memory, one byte per pixel (and a few times
+  // that while it is made): a limit that cannot fit is a spec error, not an abort at run time.
+  void CheckSyntheticSize(const Field& data, const Field& input_shape, const JobSpec& spec) {
+    constexpr int64_t kMaxSyntheticPixels = int64_t{1} << 30;
+    const auto& s = spec.model.input_shape;
+    const int64_t pixels = int64_t{s[0]} * s[1] * s[2];
+    const int64_t max_examples = kMaxSyntheticPixels / pixels;
+    if (!reader_.Check(input_shape, max_examples > 0,
+                       "must have at most 2^30 pixels for a synthetic set")) {
+      return;
+    }
+    for (auto [key, limit, default_size] :
+         {std::tuple{"trainLimit", spec.data.train_limit, kSyntheticTrainExamples},
+          std::tuple{"testLimit", spec.data.test_limit, kSyntheticTestExamples}}) {
+      const Field field = SpecReader::Child(data, key);
+      const int64_t examples = limit > 0 ? limit : default_size;
+      reader_.Check(field, examples <= max_examples,
+                    absl::StrCat("must be in [1, ", max_examples,
+                                 "] for a synthetic set of this inputShape: at most 2^30 pixels "
+                                 "are generated per split"),
+                    field.present() ? "" : absl::StrCat(examples, " (the default)"));
     }
   }
 
@@ -485,6 +517,14 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_v
   if (yaml_text.size() > kMaxJobSpecBytes) {
     found.push_back({"", absl::StrCat("is ", yaml_text.size(), " bytes; a job spec may be at most ",
                                       kMaxJobSpecBytes)});
+  } else if (const std::optional<size_t> bad = FirstInvalidUtf8Byte(yaml_text)) {
+    // YAML is Unicode text, and the spec travels in protobuf strings, which must be UTF-8.
+    const absl::string_view before = yaml_text.substr(0, *bad);
+    const size_t line_start = before.rfind('\n') + 1;  // npos + 1 == 0 on the first line
+    found.push_back(
+        {"", absl::StrCat("is not UTF-8 text: byte ", *bad, " is not part of a UTF-8 character"),
+         static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
+         static_cast<int>(*bad - line_start) + 1});
   } else {
     try {
       // Silently reading the first of several documents would submit something other than the
@@ -497,7 +537,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_v
       }
     } catch (const YAML::Exception& e) {
       // Syntax errors, and nesting deeper than yaml-cpp's recursion guard.
-      found.push_back({"", absl::StrCat("is not valid YAML: ", e.msg),
+      found.push_back({"", absl::StrCat("is not valid YAML: ", ReplaceInvalidUtf8(e.msg)),
                        e.mark.is_null() ? 0 : e.mark.line + 1,
                        e.mark.is_null() ? 0 : e.mark.column + 1});
     }
@@ -511,23 +551,36 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_v
   return spec;
 }
 
-absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, std::vector<SpecError>* errors) {
+absl::StatusOr<std::string> ReadJobSpecFile(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
     return absl::NotFoundError(absl::StrCat("job spec ", path, ": no such file"));
   }
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("job spec ", path, ": ", ec.message()));
-  if (size > kMaxJobSpecBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "job spec ", path, ": ", size, " bytes; a job spec may be at most ", kMaxJobSpecBytes));
+  if (std::filesystem::is_directory(status)) {
+    return absl::InvalidArgumentError(absl::StrCat("job spec ", path, ": is a folder, not a file"));
   }
+  // Read with a bound rather than trusting the size: a pipe (`<(envsubst < job.yaml)`) has none,
+  // and /dev/zero never ends.
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (!in || (size > 0 && !(text << in.rdbuf()))) {
+  std::string text(kMaxJobSpecBytes + 1, '\0');
+  if (in) in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!in && !in.eof()) {
     return absl::FailedPreconditionError(absl::StrCat("job spec ", path, ": cannot be read"));
   }
-  return ParseJobSpec(text.str(), path, errors);
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxJobSpecBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job spec ", path, ": more than ", kMaxJobSpecBytes,
+                     " bytes; a job spec may be at most ", kMaxJobSpecBytes));
+  }
+  return text;
+}
+
+absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, std::vector<SpecError>* errors) {
+  auto text = ReadJobSpecFile(path);
+  if (!text.ok()) return text.status();
+  return ParseJobSpec(*text, path, errors);
 }
 
 }  // namespace ocs::common

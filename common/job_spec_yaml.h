@@ -20,7 +20,11 @@ inline constexpr size_t kMaxJobSpecBytes = 1 << 20;
 absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml_text, absl::string_view source,
                                      std::vector<SpecError>* errors = nullptr);
 
-// Reads and parses a file: NotFound / FailedPrecondition name the file when it cannot be read.
+// A job spec file's text, at most kMaxJobSpecBytes; errors name the file (NotFound when it does
+// not exist, InvalidArgument for a folder or a larger file, FailedPrecondition when unreadable).
+absl::StatusOr<std::string> ReadJobSpecFile(const std::string& path);
+
+// Reads and parses a file: ReadJobSpecFile's errors, or ParseJobSpec's.
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path,
                                         std::vector<SpecError>* errors = nullptr);
 

@@ -1,11 +1,15 @@
 #include "common/spec_reader.h"
 
 #include <cmath>
+#include <regex>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/suggest.h"
+#include "common/utf8.h"
 
 namespace ocs::common {
 namespace {
@@ -87,14 +91,38 @@ bool SpecReader::ReadScalar(const Field& field, T* out, absl::string_view type_n
   return true;
 }
 
+template <typename T>
+bool SpecReader::ReadInteger(const Field& field, T* out, absl::string_view type_name) {
+  if (!field.present()) return false;
+  // Decimal only: yaml-cpp would read `014` as octal 12 and `0xE` as 14, which YAML 1.2 and a
+  // reader of the spec would not.
+  static const std::regex kDecimal("[-+]?[0-9]+");
+  const bool decimal = field.node.IsScalar() && std::regex_match(field.node.Scalar(), kDecimal);
+  if (!decimal) {
+    Report(field, absl::StrCat("must be ", type_name, ", got ", Describe(field)));
+    return false;
+  }
+  T value;
+  if (!absl::SimpleAtoi(field.node.Scalar(), &value)) {
+    Report(field, absl::StrCat("is out of range, got ", Describe(field)));
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
 bool SpecReader::ReadInt(const Field& field, int* out) {
-  return ReadScalar(field, out, "an integer");
+  return ReadInteger(field, out, "an integer");
 }
 bool SpecReader::ReadInt64(const Field& field, int64_t* out) {
-  return ReadScalar(field, out, "an integer");
+  return ReadInteger(field, out, "an integer");
 }
 bool SpecReader::ReadUint64(const Field& field, uint64_t* out) {
-  return ReadScalar(field, out, "a non-negative integer");
+  if (field.present() && field.node.IsScalar() && absl::StartsWith(field.node.Scalar(), "-")) {
+    Report(field, absl::StrCat("must be a non-negative integer, got ", Describe(field)));
+    return false;
+  }
+  return ReadInteger(field, out, "a non-negative integer");
 }
 bool SpecReader::ReadBool(const Field& field, bool* out) {
   return ReadScalar(field, out, "true or false");
@@ -168,6 +196,11 @@ bool SpecReader::ReadStringMap(const Field& field, std::map<std::string, std::st
   for (const auto& entry : field.node) {
     Field key = At(entry.first, field.path);
     std::string name;
+    if (!key.present()) {  // `~: x` would otherwise vanish, taking no error with it
+      Report(key, "keys must be strings, got null");
+      ok = false;
+      continue;
+    }
     if (!ReadString(key, &name)) {
       ok = false;
       continue;
@@ -230,9 +263,8 @@ std::string SpecReader::Describe(const Field& field) {
     case YAML::NodeType::Scalar: {
       // Long or binary junk is cut so that one bad field cannot flood the terminal.
       constexpr size_t kMaxShown = 60;
-      std::string text = node.Scalar();
-      bool cut = text.size() > kMaxShown;
-      if (cut) text.resize(kMaxShown);
+      std::string text(Utf8Prefix(node.Scalar(), kMaxShown));
+      const bool cut = text.size() < node.Scalar().size();
       for (char& c : text) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
       }

@@ -92,6 +92,8 @@ class SpecReader {
 
  private:
   template <typename T>
+  bool ReadInteger(const Field& field, T* out, absl::string_view type_name);
+  template <typename T>
   bool ReadScalar(const Field& field, T* out, absl::string_view type_name);
   template <typename T>
   bool ReadList(const Field& field, std::vector<T>* out,

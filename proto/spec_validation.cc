@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/job_spec_yaml.h"
+#include "worker/engine/job_model.h"
 
 namespace ocs::api {
 
@@ -11,8 +12,9 @@ ocs::v1::ValidateJobResponse ValidateJobSpec(absl::string_view spec_yaml,
   ocs::v1::ValidateJobResponse response;
   std::vector<common::SpecError> errors;
   auto spec = common::ParseJobSpec(spec_yaml, source, &errors);
-  response.set_valid(spec.ok());
-  if (spec.ok()) {
+  if (spec.ok()) errors = worker::engine::JobModelErrors(*spec);
+  response.set_valid(errors.empty());
+  if (errors.empty()) {
     response.set_canonical_yaml(common::FormatJobSpecYaml(*spec));
     response.set_job_name(spec->metadata.name);
     return response;

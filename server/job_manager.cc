@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
 #include "server/ids.h"
+#include "worker/engine/job_model.h"
 
 namespace ocs::server {
 
@@ -18,8 +19,12 @@ JobManager::JobManager(JobStore& store, Clock clock) : store_(store), clock_(std
 
 absl::StatusOr<JobRecord> JobManager::Submit(absl::string_view spec_yaml,
                                              absl::string_view source) {
-  auto spec = common::ParseJobSpec(spec_yaml, source.empty() ? "request" : source);
+  const absl::string_view name = source.empty() ? "request" : source;
+  auto spec = common::ParseJobSpec(spec_yaml, name);
   if (!spec.ok()) return spec.status();
+  if (auto errors = worker::engine::JobModelErrors(*spec); !errors.empty()) {
+    return common::SpecErrorsToStatus(errors, name);
+  }
   JobRecord job;
   job.name = spec->metadata.name;
   job.labels = spec->metadata.labels;

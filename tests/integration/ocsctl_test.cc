@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 
 constexpr char kJob[] = R"(apiVersion: ocs/v1
 kind: PruningJob
-metadata: {name: verbs, labels: {team: vision}}
+metadata: {name: verbs, labels: {team: vision, build: "007", canary: "true"}}
 spec:
   model: {arch: resnet20, numClasses: 4, inputShape: [3, 12, 12]}
   data: {dataset: synthetic, trainLimit: 256, testLimit: 64}
@@ -122,6 +122,11 @@ TEST_F(OcsctlTest, DescribeShowsHistoryPruneArtifactsAndSpec) {
   EXPECT_EQ(json["artifacts"][0]["name"], "model.pt");
   const CommandResult yaml = Ocsctl({"describe", job_, "-o", "yaml"});
   EXPECT_THAT(yaml.out, HasSubstr("id: " + job_));
+  // Block style, and strings that a YAML reader would take for a number or a boolean keep their
+  // quotes.
+  EXPECT_THAT(yaml.out, HasSubstr("\n  team: vision\n"));
+  EXPECT_THAT(yaml.out, HasSubstr("\n  build: \"007\"\n"));
+  EXPECT_THAT(yaml.out, HasSubstr("\n  canary: \"true\"\n"));
 }
 
 TEST_F(OcsctlTest, StabilityAndMasksReadTheStoredSeries) {
@@ -158,6 +163,14 @@ TEST_F(OcsctlTest, DownloadWritesTheCoordinatorsArtifacts) {
     EXPECT_FALSE(fs::exists(out + "/" + name + ".part"));
   }
   EXPECT_GT(fs::file_size(out + "/model.pt"), 1000u);
+
+  // A place that cannot take the file is an error, not a success message.
+  const std::string blocked = dir_ + "/blocked";
+  fs::create_directories(blocked + "/model.pt/inside");
+  const CommandResult refused = Ocsctl({"download", job_, "-o", blocked});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("error: cannot write " + blocked + "/model.pt"));
+  EXPECT_FALSE(fs::exists(blocked + "/model.pt.part"));
 }
 
 TEST_F(OcsctlTest, WorkersWatchAndCancel) {
@@ -206,6 +219,7 @@ TEST_F(OcsctlTest, ErrorsAreOneLineWithDocumentedExitCodes) {
   EXPECT_THAT(unknown.err, ::testing::MatchesRegex("error: no job \"nope-12345\"\n"));
   EXPECT_EQ(Ocsctl({"masks"}).exit_code, 2);  // the job is missing
   EXPECT_EQ(Ocsctl({"list", "-o", "xml"}).exit_code, 2);
+  EXPECT_EQ(Ocsctl({"masks", job_, "--epoch", "1", "--diff", "0", "2"}).exit_code, 2);
   EXPECT_THAT(RunCommand({OCSCTL_BIN, "--help"}).out, HasSubstr("Exit codes: 0 success"));
 }
 
@@ -218,6 +232,14 @@ TEST_F(OcsctlTest, TheConfigFileNamesTheCoordinator) {
                   OCSCTL_BIN, "workers", "-o", "json"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("\"workers\""));
+
+  // An empty key is unset: the address comes from the flag, not from the text "null".
+  std::ofstream(home + "/.config/ocs/config.yaml")
+      << "coordinator: " << address_ << "\ncaCert:\ntokenFile: ~\n";
+  const CommandResult empty_keys = RunCommand(
+      {"/usr/bin/env", "-u", "OCS_CA_CERT", "-u", "OCS_TOKEN_FILE", "-u", "XDG_CONFIG_HOME",
+       "HOME=" + home, OCSCTL_BIN, "workers", "--coordinator", address_});
+  EXPECT_EQ(empty_keys.exit_code, 0) << empty_keys.err;
 }
 
 }  // namespace

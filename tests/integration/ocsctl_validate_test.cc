@@ -73,7 +73,7 @@ TEST(OcsctlValidateTest, JsonOutputHasStableFieldNames) {
 TEST(OcsctlValidateTest, UnreadableFilesAndBadArgumentsExitTwo) {
   CommandResult result = RunCommand({OCSCTL_BIN, "validate", "/nonexistent.yaml"});
   EXPECT_EQ(result.exit_code, 2);
-  EXPECT_THAT(result.err, HasSubstr("cannot open job spec /nonexistent.yaml"));
+  EXPECT_THAT(result.err, HasSubstr("job spec /nonexistent.yaml: no such file"));
   result = RunCommand({OCSCTL_BIN, "validate"});
   EXPECT_EQ(result.exit_code, 2);
   result = RunCommand({OCSCTL_BIN, "validate", "-o", "xml", "examples/resnet56-cifar10.yaml"});

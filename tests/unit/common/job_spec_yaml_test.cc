@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/utf8.h"
 
 namespace ocs::common {
 namespace {
@@ -230,10 +231,11 @@ TEST(JobSpecYamlTest, OutOfRangeValues) {
 }
 
 TEST(JobSpecYamlTest, EpochsMustBeConsistent) {
-  // monitor start < sparsity end <= epochs, and sparsity start in [monitor start, sparsity end).
+  // monitor start < sparsity end < epochs, and sparsity start in [monitor start, sparsity end).
   auto errors = ErrorsOf(WithSpec("  training: {epochs: 100}\n"));
   EXPECT_EQ(OnlyErrorFor(errors, "spec.stability.sparsityEndEpoch").problem,
-            "must be <= spec.training.epochs (100), got 130 (the default)");
+            "must be < spec.training.epochs (100): the prune is forced at the start of that epoch, "
+            "got 130 (the default)");
 
   errors = ErrorsOf(WithSpec(
       "  training: {epochs: 20}\n"
@@ -254,9 +256,18 @@ TEST(JobSpecYamlTest, EpochsMustBeConsistent) {
   EXPECT_EQ(OnlyErrorFor(errors, "spec.stability.sparsityStartEpoch").problem,
             "must be < spec.stability.sparsityEndEpoch (10), got 15");
 
+  // The prune is forced at the start of epoch sparsityEndEpoch, so a run of 20 epochs (0-19)
+  // must end the sparsity phase by epoch 19 or it is never pruned.
+  EXPECT_EQ(OnlyErrorFor(ErrorsOf(WithSpec("  training: {epochs: 20}\n"
+                                           "  stability: {monitorStartEpoch: 1, "
+                                           "sparsityEndEpoch: 20}\n")),
+                         "spec.stability.sparsityEndEpoch")
+                .problem,
+            "must be < spec.training.epochs (20): the prune is forced at the start of that "
+            "epoch, got 20");
   EXPECT_THAT(ErrorsOf(WithSpec("  training: {epochs: 20}\n"
                                 "  stability: {monitorStartEpoch: 1, sparsityStartEpoch: 2, "
-                                "sparsityEndEpoch: 20}\n")),
+                                "sparsityEndEpoch: 19}\n")),
               IsEmpty());
 }
 
@@ -319,6 +330,75 @@ TEST(JobSpecYamlTest, LabelsFollowKubernetesRules) {
               ::testing::HasSubstr("label key"));
   EXPECT_THAT(OnlyErrorFor(errors2, "metadata.labels.ok").problem,
               ::testing::HasSubstr("label values"));
+}
+
+TEST(JobSpecYamlTest, ANullLabelKeyIsAnErrorNotADroppedMapping) {
+  const auto errors = ErrorsOf(absl::StrReplaceAll(
+      kMinimal, {{"{name: test-job}", "{name: test-job, labels: {~: x, team: demo}}"}}));
+  EXPECT_EQ(OnlyErrorFor(errors, "metadata.labels").problem, "keys must be strings, got null");
+}
+
+TEST(JobSpecYamlTest, IntegersAreDecimal) {
+  // yaml-cpp alone reads 014 as octal 12 and 0xE as 14; YAML 1.2 and a reader see 14 and text.
+  auto spec = ParseJobSpec(
+      WithSpec("  training: {epochs: 014}\n  stability: "
+               "{monitorStartEpoch: 1, sparsityStartEpoch: 2, sparsityEndEpoch: +8}\n"),
+      "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->training.epochs, 14);
+  EXPECT_EQ(spec->stability.sparsity_end_epoch, 8);
+  EXPECT_EQ(OnlyErrorFor(ErrorsOf(WithSpec("  training: {epochs: 0xE}\n")), "spec.training.epochs")
+                .problem,
+            "must be an integer, got 0xE");
+  EXPECT_EQ(OnlyErrorFor(ErrorsOf(WithSpec("  training: {epochs: 99999999999}\n")),
+                         "spec.training.epochs")
+                .problem,
+            "is out of range, got 99999999999");
+  EXPECT_EQ(
+      OnlyErrorFor(ErrorsOf(WithSpec("  training: {seed: -1}\n")), "spec.training.seed").problem,
+      "must be a non-negative integer, got -1");
+}
+
+TEST(JobSpecYamlTest, SyntheticSetsMustFitInMemory) {
+  // 2^30 pixels per split: 349,525 examples of 3x32x32.
+  auto errors = ErrorsOf(absl::StrReplaceAll(
+      kMinimal, {{"{dataset: synthetic}", "{dataset: synthetic, trainLimit: 100000000000000}"}}));
+  EXPECT_EQ(OnlyErrorFor(errors, "spec.data.trainLimit").problem,
+            "must be in [1, 349525] for a synthetic set of this inputShape: at most 2^30 pixels "
+            "are generated per split, got 100000000000000");
+  errors = ErrorsOf(absl::StrReplaceAll(
+      kMinimal, {{"{arch: resnet20}", "{arch: resnet20, inputShape: [3, 4096, 4096]}"}}));
+  EXPECT_THAT(OnlyErrorFor(errors, "spec.data.testLimit").problem,
+              ::testing::EndsWith("got 512 (the default)"));
+  EXPECT_EQ(
+      OnlyErrorFor(
+          ErrorsOf(absl::StrReplaceAll(
+              kMinimal, {{"{arch: resnet20}", "{arch: resnet20, inputShape: [64, 8192, 8192]}"}})),
+          "spec.model.inputShape")
+          .problem,
+      "must have at most 2^30 pixels for a synthetic set, got a list");
+}
+
+TEST(JobSpecYamlTest, TextMustBeUtf8AndMessagesStayUtf8) {
+  // The spec and every message quoting it travel in protobuf strings, which must be UTF-8.
+  const auto errors = ErrorsOf(WithSpec("  training: {epochs: \xff}\n"));
+  ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+  EXPECT_EQ(errors[0].problem, "is not UTF-8 text: byte 145 is not part of a UTF-8 character");
+  EXPECT_EQ(errors[0].line, 7);
+  EXPECT_EQ(errors[0].column, 22);
+  // A long value is cut for the message on a character boundary, never inside one.
+  std::string long_value = "x";
+  for (int i = 0; i < 40; ++i) long_value += "\xc3\xa9";  // é
+  const std::string problem =
+      OnlyErrorFor(ErrorsOf(WithSpec("  training: {epochs: \"" + long_value + "\"}\n")),
+                   "spec.training.epochs")
+          .problem;
+  EXPECT_EQ(FirstInvalidUtf8Byte(problem), std::nullopt) << problem;
+  EXPECT_THAT(problem, ::testing::EndsWith("\xc3\xa9..."));
+  // yaml-cpp's own messages may quote one byte of a character (found by the fuzzer).
+  const auto syntax = ErrorsOf(WithSpec("  training: {epochs: \"\\\xc3\xa1\"}\n"));
+  ASSERT_EQ(syntax.size(), 1u) << Describe(syntax);
+  EXPECT_EQ(FirstInvalidUtf8Byte(syntax[0].problem), std::nullopt) << syntax[0].problem;
 }
 
 TEST(JobSpecYamlTest, DatasetsFixShapeClassesAndPath) {
@@ -390,7 +470,13 @@ TEST(JobSpecYamlTest, LoadJobSpecFileNamesTheFile) {
   EXPECT_THAT(std::string(missing.status().message()),
               ::testing::HasSubstr("/nonexistent/job.yaml"));
   auto directory = LoadJobSpecFile("/tmp");
-  EXPECT_EQ(directory.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(directory.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(directory.status().message(), "job spec /tmp: is a folder, not a file");
+  // A device or pipe is read with a bound instead of to its (never coming) end.
+  auto endless = LoadJobSpecFile("/dev/zero");
+  EXPECT_EQ(endless.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(endless.status().message()),
+              ::testing::HasSubstr("a job spec may be at most"));
 
   const std::string path = ::testing::TempDir() + "/bad-job.yaml";
   std::ofstream(path) << WithSpec("  maxRestarts: many\n");

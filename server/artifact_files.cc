@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/artifact_checksum.h"
 #include "server/ids.h"
 
 namespace ocs::server {
@@ -46,10 +48,25 @@ absl::Status ArtifactFiles::Upload::Append(absl::string_view data) {
     return DiskError("writing", temporary_, errno);
   }
   size_ += static_cast<int64_t>(data.size());
+  crc32_ = api::ExtendCrc32(crc32_, data);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ArtifactFiles::Upload::Commit() {
+absl::Status ArtifactFiles::Upload::CheckWhole(const Expected& expected) const {
+  if (size_ != expected.size) {
+    return absl::DataLossError(absl::StrCat("received ", size_, " of ", expected.size,
+                                            " bytes: the upload was cut short"));
+  }
+  if (crc32_ != expected.crc32) {
+    return absl::DataLossError(absl::StrFormat(
+        "received %d bytes with CRC-32 %08x, the sender's file has %08x: the upload was damaged",
+        size_, crc32_, expected.crc32));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ArtifactFiles::Upload::Commit(const Expected& expected) {
+  if (absl::Status whole = CheckWhole(expected); !whole.ok()) return whole;
   // Buffered bytes meet a full disk here at the latest.
   const bool flushed = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
   const int flush_error = errno;

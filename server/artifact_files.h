@@ -1,7 +1,8 @@
 // The coordinator's artifact folder, <data-dir>/artifacts/<job id>/<name>: what rank 0's worker
 // uploads when a job's training ends (the pruned model, its report) and the Job API serves. An
-// upload is written under a temporary name, flushed to disk and renamed when complete, so a
-// download never sees half a file and a crash leaves none.
+// upload is written under a temporary name, checked against the size and CRC-32 its sender
+// announced, flushed to disk and renamed when complete, so a download never sees half a file and
+// a crash or a cut upload leaves none.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,12 @@ class ArtifactFiles {
   // The names a job may produce: model.pt and report.json.
   static bool AllowedName(absl::string_view name);
 
+  // What the sender says the whole file is.
+  struct Expected {
+    int64_t size = 0;
+    uint32_t crc32 = 0;  // api::ExtendCrc32 over the whole file
+  };
+
   class Upload {
    public:
     Upload(std::FILE* file, std::string temporary, std::string path);
@@ -30,14 +37,18 @@ class ArtifactFiles {
     // InvalidArgument past kMaxBytes, ResourceExhausted when the disk is full, Unavailable when
     // it refuses otherwise.
     absl::Status Append(absl::string_view data);
-    // Flushes to disk and renames into place; returns the final path.
-    absl::StatusOr<std::string> Commit();
+    // DataLoss when the bytes received are not `expected` (the upload was cut short or damaged);
+    // otherwise flushes to disk and renames into place, and returns the final path.
+    absl::StatusOr<std::string> Commit(const Expected& expected);
     int64_t size() const { return size_; }
 
    private:
+    absl::Status CheckWhole(const Expected& expected) const;
+
     std::FILE* file_;
     std::string temporary_, path_;
     int64_t size_ = 0;
+    uint32_t crc32_ = 0;  // of the bytes appended so far
     bool committed_ = false;
   };
 

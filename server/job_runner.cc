@@ -9,29 +9,26 @@
 #include "common/crash_point.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
-#include "worker/engine/channel_groups.h"
-#include "worker/engine/model_zoo.h"
+#include "worker/engine/job_model.h"
 
 namespace ocs::server {
 
 namespace {
 
-// The channel-group sizes of the job's model (its masks must have exactly these), from the
-// Torch-free engine core; empty when the model cannot be built (the job fails at its first mask).
+// The channel-group sizes of the job's model (its masks must have exactly these); empty when the
+// model cannot be built (validation rejects such a spec at submission).
 std::vector<int> GroupSizes(const common::JobSpec& spec) {
-  const auto& s = spec.model.input_shape;
-  auto network =
-      worker::engine::BuildModel(spec.model.arch, spec.model.num_classes, {s[0], s[1], s[2]});
-  if (!network.ok()) return {};
-  auto groups = worker::engine::ChannelGroups::Derive(
-      *network, {spec.pruning.layer_prune_limit, spec.pruning.ignored_layers});
+  auto groups = worker::engine::JobChannelGroups(spec);
   return groups.ok() ? groups->sizes() : std::vector<int>{};
 }
 
+// Every number of the report that the boundary stores. SQLite keeps a NaN as NULL, which its
+// NOT NULL columns refuse: a bad number must be named here, not surface as a store error.
 absl::Status CheckMetrics(const RankReport& r) {
   for (const auto& [name, value] :
        {std::pair{"trainLoss", r.train_loss}, std::pair{"trainAccuracy", r.train_accuracy},
-        std::pair{"testLoss", r.test_loss}, std::pair{"testAccuracy", r.test_accuracy}}) {
+        std::pair{"testLoss", r.test_loss}, std::pair{"testAccuracy", r.test_accuracy},
+        std::pair{"learningRate", r.learning_rate}}) {
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(
           absl::StrCat(r.job_id, " rank ", r.rank, " epoch ", r.epoch, ": ", name, " is ", value));
@@ -51,11 +48,14 @@ JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int 
       first_port_(first_port),
       ports_(ports) {}
 
-void JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
-                        const std::vector<RankClaim>& claims) {
+absl::Status JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
+                                const std::vector<RankClaim>& claims) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    links_[worker_id] = link;
+    if (!links_.emplace(worker_id, link).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("worker ", worker_id, " has a session open already: register anew"));
+    }
     used_slots_.emplace(worker_id, 0);
     std::vector<const RankClaim*> attached;
     for (const RankClaim& claim : claims) {
@@ -84,6 +84,7 @@ void JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
     }
   }
   Schedule();
+  return absl::OkStatus();
 }
 
 absl::Status JobRunner::Claim(const std::string& worker_id, const RankClaim& claim) {
@@ -271,11 +272,11 @@ std::vector<std::string> JobRunner::AwaitReattachment(int64_t grace_ms) {
        ListAllJobs(store_, {{std::begin(kActiveStates), std::end(kActiveStates)}, {}})) {
     auto run = Rebuild(job);
     if (!run.ok()) {
-      (void)store_.Transition(
-          job.id, JobState::kPending,
-          absl::StrCat("the coordinator restarted and could not take the job up again (",
-                       run.status().message(), "); it resumes from its newest checkpoint"),
-          clock_());
+      Settle(job.id,
+             {JobState::kPending,
+              absl::StrCat("the coordinator restarted and could not take the job up again (",
+                           run.status().message(), "); it resumes from its newest checkpoint"),
+              clock_()});
       continue;
     }
     run->reattach_deadline_ms = clock_() + grace_ms;
@@ -597,9 +598,47 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
     if (used_slots_.count(worker)) --used_slots_[worker];
     workers_.AdjustFreeSlots(worker, +1);
   }
-  (void)store_.Transition(job_id, state, message, clock_());
   running_.erase(it);
   if (progress_) progress_->Clear(job_id);
+  Settle(job_id, {state, message, clock_()});
+}
+
+// Requires mutex_. Stores how a job that stopped running here ended; true when the store took
+// it. A store that refuses (a full disk) would leave the job running there with nothing running
+// it: the end is kept for SettleEnds to retry.
+bool JobRunner::Settle(const std::string& job_id, const UnsettledEnd& end) {
+  auto moved = store_.Transition(job_id, end.state, end.message, end.time_ms);
+  // A refused transition: the job moved on meanwhile (cancelled through the API) or is gone.
+  if (absl::IsFailedPrecondition(moved.status()) || absl::IsNotFound(moved.status())) {
+    unsettled_.erase(job_id);
+    return false;
+  }
+  if (moved.ok()) {
+    if (unsettled_.erase(job_id)) {
+      common::LogInfo(absl::StrCat("the store took the job's end at last: ", ToString(end.state)),
+                      {job_id});
+    }
+    return true;
+  }
+  if (unsettled_.emplace(job_id, end).second) {  // loudly, once
+    common::LogError(absl::StrCat("the store refused the job's end (", ToString(end.state),
+                                  "): ", moved.status().message(), "; retrying every second"),
+                     {job_id});
+  }
+  return false;
+}
+
+std::vector<std::string> JobRunner::SettleEnds() {
+  std::vector<std::string> settled;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::map<std::string, UnsettledEnd> waiting = unsettled_;  // Settle erases from it
+    for (const auto& [id, end] : waiting) {
+      if (Settle(id, end)) settled.push_back(id);
+    }
+  }
+  if (!settled.empty()) Schedule();  // a job back in the queue may start now
+  return settled;
 }
 
 }  // namespace ocs::server

@@ -85,9 +85,11 @@ class JobRunner {
 
   // A worker's session opened. Its claims re-attach ranks it still runs (after a coordinator
   // restart); a claim that no longer belongs (the job moved on, ended, or another worker holds
-  // the rank) is cancelled on `link`, naming why.
-  void Connect(const std::string& worker_id, WorkerLink* link,
-               const std::vector<RankClaim>& claims = {});
+  // the rank) is cancelled on `link`, naming why. AlreadyExists, changing nothing, while another
+  // session of `worker_id` is connected: workers register afresh for every session, so a second
+  // one is a copy, and taking it would cut the live one off from its ranks.
+  absl::Status Connect(const std::string& worker_id, WorkerLink* link,
+                       const std::vector<RankClaim>& claims = {});
   // The lease ran out: every job with a rank there is stopped and, while it has restarts left
   // (spec.maxRestarts), queued again to resume from its newest checkpoint; otherwise it fails,
   // naming the worker.
@@ -107,6 +109,11 @@ class JobRunner {
   // Jobs whose ranks did not all come back within the grace: their claimed ranks are stopped and
   // they restart from their newest checkpoint while restarts are left (or fail). Returns their ids.
   std::vector<std::string> ExpireReattachments();
+  // Stores the ends of jobs whose end the store refused before (a full disk, say): a job that
+  // stopped running here must not stay running in the store with nothing running it. A job that
+  // moved on meanwhile (cancelled through the API) is let go. Called once a second; returns the
+  // ids stored now.
+  std::vector<std::string> SettleEnds();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
   // does not fit the model, a metric that is not a finite number); nothing changes then.
@@ -144,6 +151,13 @@ class JobRunner {
     std::string reattach_cause;
   };
 
+  // How a job that no longer runs here ended, while the store has not taken it.
+  struct UnsettledEnd {
+    JobState state;
+    std::string message;
+    int64_t time_ms = 0;
+  };
+
   enum class Start { kStarted, kWaiting, kSkipped };
   static constexpr int kResumePoint = -1;
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
@@ -163,6 +177,7 @@ class JobRunner {
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);
+  bool Settle(const std::string& job_id, const UnsettledEnd& end);
   std::string NextMaster(const std::string& host);
 
   JobStore& store_;
@@ -172,9 +187,10 @@ class JobRunner {
   const int first_port_, ports_;
   int next_port_ = 0;
   std::mutex mutex_;
-  std::map<std::string, WorkerLink*> links_;   // connected sessions
-  std::map<std::string, int> used_slots_;      // per worker
-  std::map<std::string, RunningJob> running_;  // by job id
+  std::map<std::string, WorkerLink*> links_;       // connected sessions
+  std::map<std::string, int> used_slots_;          // per worker
+  std::map<std::string, RunningJob> running_;      // by job id
+  std::map<std::string, UnsettledEnd> unsettled_;  // by job id: SettleEnds retries them
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
 };

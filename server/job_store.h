@@ -30,7 +30,8 @@ class JobStore {
   // Every state change of the job, oldest first (Create and Transition record them).
   virtual absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) = 0;
   // Stores one boundary; AlreadyExists when that epoch's boundary is stored already (a record
-  // is never duplicated), NotFound for an unknown job.
+  // is never duplicated), NotFound for an unknown job, Internal for a value the store cannot hold
+  // (a NaN metric: callers check them first).
   virtual absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) = 0;
   // Drops the boundaries from `epoch` on (a restarted job decides them again).
   virtual absl::Status DropBoundariesFrom(absl::string_view id, int epoch) = 0;

@@ -112,6 +112,17 @@ absl::Status Error(sqlite3* db, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("job store: ", what, ": ", sqlite3_errmsg(db)));
 }
 
+// A write a constraint refused: AlreadyExists (`duplicate`) only when the row's key is taken.
+// Any other constraint (a NULL in a NOT NULL column, say) is a row this code should never have
+// written: Internal, naming the constraint.
+absl::Status ConstraintError(sqlite3* db, absl::string_view what, std::string duplicate) {
+  const int code = sqlite3_extended_errcode(db);
+  if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE) {
+    return absl::AlreadyExistsError(std::move(duplicate));
+  }
+  return absl::InternalError(absl::StrCat("job store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
 // Reads the row the statement stands on; sets *seq.
 JobRecord ReadRow(Statement& s, int64_t* seq) {
   JobRecord job;
@@ -219,7 +230,7 @@ absl::Status SqliteJobStore::Create(const JobRecord& job) {
     s.Bind(9, int64_t{job.restarts});
     const int result = sqlite3_step(s.get());
     if (result == SQLITE_CONSTRAINT) {
-      return absl::AlreadyExistsError(absl::StrCat("job ", job.id, " already exists"));
+      return ConstraintError(db_, "insert", absl::StrCat("job ", job.id, " already exists"));
     }
     if (result != SQLITE_DONE) return Error(db_, "insert");
     return AddTransitionLocked(job.id, std::nullopt, job.state, job.create_time_ms, "submitted");
@@ -401,7 +412,8 @@ absl::Status SqliteJobStore::AddBoundary(absl::string_view id, const BoundaryRec
   s.Bind(17, b.learning_rate);
   const int result = sqlite3_step(s.get());
   if (result == SQLITE_CONSTRAINT) {
-    return absl::AlreadyExistsError(
+    return ConstraintError(
+        db_, absl::StrCat("insert the boundary before epoch ", b.epoch, " of job ", id),
         absl::StrCat("job ", id, ": the boundary before epoch ", b.epoch, " is stored already"));
   }
   if (result != SQLITE_DONE) return Error(db_, "insert boundary");

@@ -108,6 +108,32 @@ std::vector<RankClaim> ClaimsFrom(const ocs::v1::SessionHello& hello, WorkerSess
   return claims;
 }
 
+// What the upload's first chunk says the whole file is; InvalidArgument when it does not say.
+absl::StatusOr<ArtifactFiles::Expected> ExpectedFrom(const ocs::v1::ArtifactChunk& header) {
+  if (!header.has_total_size() || !header.has_crc32()) {
+    return absl::InvalidArgumentError(
+        "an upload's first chunk gives the file's total_size and crc32");
+  }
+  if (header.total_size() < 0 || header.total_size() > ArtifactFiles::kMaxBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("total_size ", header.total_size(),
+                                                   ": an artifact has 0 to ",
+                                                   ArtifactFiles::kMaxBytes, " bytes"));
+  }
+  return ArtifactFiles::Expected{header.total_size(), header.crc32()};
+}
+
+// Appends `chunk`'s data and that of every later chunk to `upload`, until the reads end.
+grpc::Status Receive(grpc::ServerReader<ocs::v1::ArtifactChunk>* reader,
+                     ocs::v1::ArtifactChunk& chunk, ArtifactFiles::Upload& upload) {
+  grpc::Status large;
+  do {
+    if (absl::Status appended = upload.Append(chunk.data()); !appended.ok()) {
+      return ToGrpcStatus(appended);
+    }
+  } while (reader->Read(&chunk) && (large = CheckRequestSize(chunk, kArtifactChunkBytes)).ok());
+  return large;
+}
+
 // The job and attempt a session message speaks about.
 std::pair<std::string, int> JobOf(const ocs::v1::WorkerMessage& message) {
   if (message.has_report()) return {message.report().job_id(), message.report().attempt()};
@@ -156,7 +182,15 @@ grpc::Status WorkerService::Session(
   }
   WorkerSession session(stream);
   std::thread writer([&session] { session.WriteLoop(); });
-  runner_.Connect(worker_id, &session, ClaimsFrom(message.hello(), session));
+  if (absl::Status connected =
+          runner_.Connect(worker_id, &session, ClaimsFrom(message.hello(), session));
+      !connected.ok()) {
+    // Refused: the live session keeps its link, so this one must not Detach it.
+    common::LogWarning(std::string(connected.message()));
+    session.Close();
+    writer.join();
+    return ToGrpcStatus(connected);
+  }
   grpc::Status ended = grpc::Status::OK;
   while (stream->Read(&message)) {
     // No worker sends this much: the session ends, its ranks may re-attach on a new one.
@@ -194,15 +228,25 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
       !allowed.ok()) {
     return ToGrpcStatus(allowed);
   }
+  auto expected = ExpectedFrom(chunk);
+  if (!expected.ok()) return ToGrpcStatus(expected.status());
   auto upload = artifacts_.Begin(job_id, name);
   if (!upload.ok()) return ToGrpcStatus(upload.status());
-  do {
-    if (absl::Status appended = (*upload)->Append(chunk.data()); !appended.ok()) {
-      return ToGrpcStatus(appended);
-    }
-  } while (reader->Read(&chunk) && (large = CheckRequestSize(chunk, kArtifactChunkBytes)).ok());
-  if (!large.ok()) return large;
-  auto path = (*upload)->Commit();
+  if (grpc::Status received = Receive(reader, chunk, **upload); !received.ok()) return received;
+  // The reads end the same way when the call is cancelled (the worker was killed, the link cut):
+  // what arrived may be any part of the file. Dropping `upload` removes its temporary file.
+  if (context->IsCancelled()) {
+    common::LogWarning(absl::StrCat("upload of ", name, " cut off after ", (*upload)->size(),
+                                    " bytes: nothing stored"),
+                       {job_id});
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the upload was cancelled");
+  }
+  auto path = (*upload)->Commit(*expected);
+  if (absl::IsDataLoss(path.status())) {
+    const std::string why = absl::StrCat(name, ": ", path.status().message(), "; nothing stored");
+    common::LogWarning(why, {job_id});
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, why);
+  }
   if (!path.ok()) return ToGrpcStatus(path.status());
   common::CrashPoint(common::crash_point::kArtifactWritten);
   if (absl::Status recorded = runner_.RecordArtifact(job_id, {name, *path, (*upload)->size()});

@@ -1,6 +1,6 @@
 // A real ocs-coordinator process on loopback: the job API (validation with the local parser's
-// problems, submit/get/list/cancel, persistence across a SIGKILL), the worker API, and a clean
-// shutdown on SIGTERM.
+// problems, submit/get/list/cancel, persistence across a SIGKILL), the worker API (sessions,
+// artifact uploads stored whole or not at all), and a clean shutdown on SIGTERM.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -10,11 +10,14 @@
 #include <filesystem>
 
 #include <functional>
+#include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "proto/artifact_checksum.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -254,6 +257,212 @@ TEST_F(CoordinatorTest, UploadsFromAnyoneButRankZerosWorkerAreRefusedAndStoreNot
   EXPECT_EQ(upload(registered.worker_id(), job, "model.pt"), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(upload(registered.worker_id(), "nope-12345", "model.pt"), grpc::StatusCode::NOT_FOUND);
   EXPECT_FALSE(std::filesystem::exists(DataDir() + "/artifacts/" + job));
+}
+
+// A worker of the test's own making: registered, with its session open. Its calls give up after
+// a minute, so that a test waiting for a message the coordinator never sends ends.
+class FakeWorker {
+ public:
+  using Stream = grpc::ClientReaderWriter<ocs::v1::WorkerMessage, ocs::v1::CoordinatorMessage>;
+
+  explicit FakeWorker(ocs::v1::WorkerService::Stub& stub) : stub_(stub) {
+    grpc::ClientContext context;
+    const grpc::Status status = stub_.RegisterWorker(&context, CpuWorker(1), &registered_);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  const std::string& id() const { return registered_.worker_id(); }
+
+  // Opens a session under `id` (its own by default) and says hello.
+  std::unique_ptr<Stream> Open(grpc::ClientContext& context, const std::string& id = "") {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(1));
+    auto stream = stub_.Session(&context);
+    ocs::v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(id.empty() ? this->id() : id);
+    EXPECT_TRUE(stream->Write(hello));
+    return stream;
+  }
+
+ private:
+  ocs::v1::WorkerService::Stub& stub_;
+  ocs::v1::RegisterWorkerResponse registered_;
+};
+
+// A job for one CPU rank: the coordinator assigns it to the first worker with a free slot.
+constexpr char kOneRankJob[] =
+    "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: one-rank}\nspec:\n"
+    "  model: {arch: resnet20}\n  data: {dataset: synthetic}\n"
+    "  resources: {workers: 1, device: cpu}\n";
+
+class WorkerApiTest : public CoordinatorTest {
+ protected:
+  void SetUp() override {
+    CoordinatorTest::SetUp();
+    workers_ = ocs::v1::WorkerService::NewStub(channel_);
+  }
+  std::string Submit(const std::string& yaml) {
+    ocs::v1::SubmitJobRequest submit;
+    submit.set_spec_yaml(yaml);
+    ocs::v1::SubmitJobResponse submitted;
+    grpc::ClientContext context;
+    const grpc::Status status = stub_->SubmitJob(&context, submit, &submitted);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return submitted.job().id();
+  }
+  ocs::v1::Job Get(const std::string& id) {
+    ocs::v1::GetJobRequest get;
+    get.set_id(id);
+    ocs::v1::Job job;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->GetJob(&context, get, &job).ok());
+    return job;
+  }
+  // The next assignment on `stream`, or none when the session ends first.
+  static std::optional<ocs::v1::Assignment> NextAssignment(FakeWorker::Stream& stream) {
+    ocs::v1::CoordinatorMessage message;
+    while (stream.Read(&message)) {
+      if (message.has_assignment()) return message.assignment();
+    }
+    return std::nullopt;
+  }
+
+  std::unique_ptr<ocs::v1::WorkerService::Stub> workers_;
+};
+
+// The worker's session with a job's rank 0 assigned, for uploading that job's artifacts.
+class UploadTest : public WorkerApiTest {
+ protected:
+  void SetUp() override {
+    WorkerApiTest::SetUp();
+    worker_ = std::make_unique<FakeWorker>(*workers_);
+    session_ = worker_->Open(session_context_);
+    job_ = Submit(kOneRankJob);
+    const auto assignment = NextAssignment(*session_);
+    ASSERT_TRUE(assignment.has_value()) << ReadFile(log_path_);
+    ASSERT_EQ(assignment->job_id(), job_);
+  }
+  void TearDown() override {
+    session_context_.TryCancel();
+    (void)session_->Finish();
+  }
+
+  enum class Ending { kWritesDone, kCancel };
+  struct Sent {
+    std::string data;                   // what arrives, in 4-byte chunks
+    std::optional<int64_t> total_size;  // what the first chunk announces
+    std::optional<uint32_t> crc32;
+    Ending ending = Ending::kWritesDone;
+  };
+  grpc::Status Upload(const Sent& sent) {
+    grpc::ClientContext context;
+    ocs::v1::UploadArtifactResponse response;
+    auto writer = workers_->UploadArtifact(&context, &response);
+    ocs::v1::ArtifactChunk chunk;
+    chunk.set_worker_id(worker_->id());
+    chunk.set_job_id(job_);
+    chunk.set_name("model.pt");
+    if (sent.total_size) chunk.set_total_size(*sent.total_size);
+    if (sent.crc32) chunk.set_crc32(*sent.crc32);
+    for (size_t at = 0; at == 0 || at < sent.data.size(); at += 4) {
+      chunk.set_data(sent.data.substr(at, 4));
+      if (!writer->Write(chunk)) break;
+      chunk.Clear();
+    }
+    if (sent.ending == Ending::kCancel) {
+      // A worker killed mid-upload: give the coordinator time to take what was sent, then cut.
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      context.TryCancel();
+    } else {
+      writer->WritesDone();
+    }
+    return writer->Finish();
+  }
+  // The job's artifact folder, temporary files included, once no upload writes there any more.
+  std::vector<std::string> StoredFiles() {
+    const std::string folder = DataDir() + "/artifacts/" + job_;
+    std::vector<std::string> names;
+    for (int i = 0; i < 100; ++i) {
+      names.clear();
+      bool temporary = false;
+      if (std::filesystem::exists(folder)) {
+        for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+          names.push_back(entry.path().filename().string());
+          temporary |= names.back().front() == '.';
+        }
+      }
+      if (!temporary) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return names;
+  }
+
+  std::unique_ptr<FakeWorker> worker_;
+  grpc::ClientContext session_context_;
+  std::unique_ptr<FakeWorker::Stream> session_;
+  std::string job_;
+  const std::string model_ = "the whole of a model, 32 bytes..";
+};
+
+TEST_F(UploadTest, ACutOrDamagedUploadIsRefusedAndNothingIsStored) {
+  const int64_t size = static_cast<int64_t>(model_.size());
+  const uint32_t crc = api::ExtendCrc32(0, model_);
+  const std::string half = model_.substr(0, 16);
+
+  grpc::Status status = Upload({model_, std::nullopt, std::nullopt});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("total_size and crc32"));
+
+  status = Upload({half, size, crc});  // the worker's file ended early, say
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("model.pt: received 16 of 32 bytes"));
+
+  std::string damaged = model_;
+  damaged[20] = '!';
+  status = Upload({damaged, size, crc});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("damaged"));
+
+  status = Upload({half, size, crc, Ending::kCancel});  // the worker was killed mid-upload
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+
+  EXPECT_THAT(StoredFiles(), ::testing::IsEmpty());  // not even a temporary file
+  EXPECT_EQ(Get(job_).artifacts_size(), 0) << ReadFile(log_path_);
+}
+
+TEST_F(UploadTest, AWholeUploadIsStoredAndListed) {
+  const grpc::Status status =
+      Upload({model_, static_cast<int64_t>(model_.size()), api::ExtendCrc32(0, model_)});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(StoredFiles(), ::testing::ElementsAre("model.pt"));
+  EXPECT_EQ(ReadFile(DataDir() + "/artifacts/" + job_ + "/model.pt"), model_);
+  const ocs::v1::Job job = Get(job_);
+  ASSERT_EQ(job.artifacts_size(), 1);
+  EXPECT_EQ(job.artifacts(0).size_bytes(), 32);
+}
+
+// Workers register afresh for every session, so a second session under a live one's id is a copy
+// (or an impostor): it is refused, and the live session keeps its place in the schedule.
+TEST_F(WorkerApiTest, ASecondSessionUnderALiveWorkersIdIsRefusedAndTheFirstKeepsRunning) {
+  FakeWorker worker(*workers_);
+  grpc::ClientContext live_context;
+  auto live = worker.Open(live_context);
+  {
+    grpc::ClientContext copy_context;
+    auto copy = worker.Open(copy_context, worker.id());
+    ocs::v1::CoordinatorMessage message;
+    EXPECT_FALSE(copy->Read(&message));
+    copy->WritesDone();
+    const grpc::Status refused = copy->Finish();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    EXPECT_THAT(refused.error_message(), ::testing::HasSubstr(worker.id()));
+  }
+  // The copy has gone; the live session still gets work.
+  const std::string job = Submit(kOneRankJob);
+  const auto assignment = NextAssignment(*live);
+  ASSERT_TRUE(assignment.has_value()) << ReadFile(log_path_);
+  EXPECT_EQ(assignment->job_id(), job);
+  EXPECT_EQ(Get(job).state(), ocs::v1::JOB_STATE_SCHEDULED);
+  live_context.TryCancel();
+  (void)live->Finish();
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

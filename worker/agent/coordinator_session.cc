@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
+#include "proto/artifact_checksum.h"
 #include "proto/transport_security.h"
 
 namespace ocs::worker::agent {
@@ -64,10 +65,35 @@ bool Unreachable(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
 }
 
+constexpr size_t kUploadChunkBytes = 1 << 20;
+
+// What an upload's first chunk announces: the coordinator stores the file only when the bytes it
+// received have this size and CRC-32, so a cut upload is never taken for the whole file.
+struct FileSummary {
+  int64_t size = 0;
+  uint32_t crc32 = 0;
+};
+
+absl::StatusOr<FileSummary> Summarize(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  FileSummary summary;
+  std::string buffer(kUploadChunkBytes, '\0');
+  while (file) {
+    file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const absl::string_view read(buffer.data(), static_cast<size_t>(file.gcount()));
+    summary.size += static_cast<int64_t>(read.size());
+    summary.crc32 = api::ExtendCrc32(summary.crc32, read);
+  }
+  if (file.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return summary;
+}
+
 absl::Status UploadOnce(ocs::v1::WorkerService::Stub& stub, const Assignment& assignment,
                         const std::string& worker_id, const std::string& name,
                         const std::string& path) {
-  constexpr size_t kChunkBytes = 1 << 20;
+  auto summary = Summarize(path);
+  if (!summary.ok()) return summary.status();
   std::ifstream file(path, std::ios::binary);
   if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   grpc::ClientContext context;
@@ -79,13 +105,20 @@ absl::Status UploadOnce(ocs::v1::WorkerService::Stub& stub, const Assignment& as
   chunk.set_attempt(assignment.attempt);
   chunk.set_worker_id(worker_id);
   chunk.set_name(name);
-  std::string buffer(kChunkBytes, '\0');
+  chunk.set_total_size(summary->size);
+  chunk.set_crc32(summary->crc32);
+  std::string buffer(kUploadChunkBytes, '\0');
   do {  // the header goes with the first chunk, even for an empty file
     file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     chunk.set_data(buffer.data(), static_cast<size_t>(file.gcount()));
     if (!writer->Write(chunk)) break;  // the server ended the call: Finish says why
     chunk.Clear();
   } while (file);
+  if (file.bad()) {  // the coordinator would refuse the part sent; cancelling says so at once
+    context.TryCancel();
+    (void)writer->Finish();
+    return absl::DataLossError(absl::StrCat("uploading ", name, ": cannot read ", path));
+  }
   writer->WritesDone();
   const grpc::Status status = writer->Finish();
   if (!status.ok()) {

@@ -31,6 +31,53 @@ class FakeLink final : public WorkerLink {
   std::vector<std::string> cancels;
 };
 
+// The SQLite store, whose state changes can be made to fail as on a full disk.
+class FlakyStore final : public JobStore {
+ public:
+  explicit FlakyStore(JobStore& store) : store_(store) {}
+
+  absl::Status Create(const JobRecord& job) override { return store_.Create(job); }
+  absl::StatusOr<JobRecord> Get(absl::string_view id) override { return store_.Get(id); }
+  absl::StatusOr<JobPage> List(const JobFilter& filter, int page_size,
+                               absl::string_view page_token) override {
+    return store_.List(filter, page_size, page_token);
+  }
+  absl::StatusOr<std::vector<JobRecord>> RecentlyEnded(int64_t since_ms, int limit) override {
+    return store_.RecentlyEnded(since_ms, limit);
+  }
+  absl::StatusOr<std::map<JobState, int64_t>> CountByState() override {
+    return store_.CountByState();
+  }
+  absl::StatusOr<JobRecord> Transition(absl::string_view id, JobState to, absl::string_view message,
+                                       int64_t now_ms) override {
+    if (refuse_transitions) return absl::UnavailableError("job store: update: disk I/O error");
+    return store_.Transition(id, to, message, now_ms);
+  }
+  absl::StatusOr<std::vector<TransitionRecord>> History(absl::string_view id) override {
+    return store_.History(id);
+  }
+  absl::Status AddBoundary(absl::string_view id, const BoundaryRecord& boundary) override {
+    return store_.AddBoundary(id, boundary);
+  }
+  absl::Status DropBoundariesFrom(absl::string_view id, int epoch) override {
+    return store_.DropBoundariesFrom(id, epoch);
+  }
+  absl::Status PutArtifact(absl::string_view id, const ArtifactRecord& artifact) override {
+    return store_.PutArtifact(id, artifact);
+  }
+  absl::StatusOr<std::vector<ArtifactRecord>> Artifacts(absl::string_view id) override {
+    return store_.Artifacts(id);
+  }
+  absl::StatusOr<std::vector<BoundaryRecord>> Boundaries(absl::string_view id) override {
+    return store_.Boundaries(id);
+  }
+
+  bool refuse_transitions = false;
+
+ private:
+  JobStore& store_;
+};
+
 class JobRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,11 +86,12 @@ class JobRunnerTest : public ::testing::Test {
                      ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
     std::filesystem::remove(path);
     store_ = *SqliteJobStore::Open(path);
+    flaky_ = std::make_unique<FlakyStore>(*store_);
     manager_ = std::make_unique<JobManager>(*store_, clock_);
-    runner_ = std::make_unique<JobRunner>(*store_, registry_, clock_, 29000, 100, &progress_);
+    runner_ = std::make_unique<JobRunner>(*flaky_, registry_, clock_, 29000, 100, &progress_);
     for (int i = 0; i < 2; ++i) {
       workers_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
-      runner_->Connect(workers_.back(), &links_[i]);
+      ASSERT_TRUE(runner_->Connect(workers_.back(), &links_[i]).ok());
     }
     job_ = manager_
                ->Submit(
@@ -80,6 +128,7 @@ class JobRunnerTest : public ::testing::Test {
   WorkerRegistry registry_{clock_, 30, "0.1.0"};
   ProgressBoard progress_;
   std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<FlakyStore> flaky_;  // what the runner writes through
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<JobRunner> runner_;
   FakeLink links_[2];
@@ -154,6 +203,92 @@ TEST_F(JobRunnerTest, ReportsThatDoNotBelongAreRejectedAndChangeNothing) {
   EXPECT_EQ(links_[1].verdicts.size(), 1u);
 }
 
+// SQLite keeps a NaN as NULL, which the boundary's NOT NULL column refuses: the report is refused
+// naming the field, instead of the job failing on a store error at the boundary.
+TEST_F(JobRunnerTest, ANanLearningRateIsRefusedNamingItAndTheJobGoesOn) {
+  RankReport nan = Report(0, 0);
+  nan.learning_rate = std::nan("");
+  const absl::Status refused = runner_->Report(WorkerOf(0), nan);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("epoch 0: learningRate is nan"));
+  RankReport infinite = Report(1, 0);
+  infinite.learning_rate = INFINITY;
+  EXPECT_THAT(runner_->Report(WorkerOf(1), infinite).message(), HasSubstr("learningRate is inf"));
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  EXPECT_EQ(State(), JobState::kScheduled);  // not failed
+  RankReport fine = Report(0, 0);
+  fine.learning_rate = 0.1;
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), fine).ok());
+  ASSERT_EQ(links_[0].verdicts.size(), 1u);
+  EXPECT_EQ(State(), JobState::kDense);
+  EXPECT_DOUBLE_EQ(store_->Boundaries(job_)->at(0).learning_rate, 0.1);
+}
+
+// Workers register afresh for every session: a second session under a live one's id is a copy.
+// It is refused, and the live session keeps its ranks, its verdicts and its place in the schedule.
+TEST_F(JobRunnerTest, ASecondSessionOfAConnectedWorkerIsRefusedAndTheFirstKeepsItsRanks) {
+  const std::string holder = WorkerOf(0);
+  FakeLink copy;
+  const absl::Status refused = runner_->Connect(holder, &copy);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(refused.message(), HasSubstr(holder));
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  EXPECT_EQ(links_[0].verdicts.size(), 1u);
+  EXPECT_EQ(links_[1].verdicts.size(), 1u);
+  EXPECT_TRUE(copy.verdicts.empty() && copy.assignments.empty() && copy.cancels.empty());
+  EXPECT_TRUE(runner_->ExpireReattachments().empty());
+  // Once the live session closed, the worker may open one again.
+  runner_->Detach(holder);
+  EXPECT_TRUE(runner_->Connect(holder, &copy).ok());
+}
+
+// A store that refuses the job's end (a full disk) must not leave it running there with nothing
+// running it: the end is retried until the store takes it.
+TEST_F(JobRunnerTest, AnEndTheStoreRefusedIsStoredWhenTheStoreRecovers) {
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
+  flaky_->refuse_transitions = true;
+  for (int rank = 0; rank < 2; ++rank) {
+    ASSERT_TRUE(runner_->Finished(WorkerOf(rank), job_, 0, rank, {true, false, ""}).ok());
+  }
+  EXPECT_EQ(State(), JobState::kDense);  // the store still says running
+  EXPECT_TRUE(runner_->SettleEnds().empty());
+  EXPECT_EQ(registry_.List()[0].free_slots, 1);  // nothing runs it: its slots are free
+  flaky_->refuse_transitions = false;
+  EXPECT_EQ(runner_->SettleEnds(), std::vector<std::string>{job_});
+  EXPECT_EQ(State(), JobState::kSucceeded);
+  EXPECT_TRUE(runner_->SettleEnds().empty());  // once
+}
+
+TEST_F(JobRunnerTest, ARequeueTheStoreRefusedStartsTheJobOnceTheStoreRecovers) {
+  flaky_->refuse_transitions = true;
+  runner_->Disconnect(WorkerOf(1));  // lost: the job goes back to the queue
+  EXPECT_EQ(State(), JobState::kScheduled);
+  flaky_->refuse_transitions = false;
+  const std::string fresh = registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id;
+  FakeLink link;
+  ASSERT_TRUE(runner_->Connect(fresh, &link).ok());
+  EXPECT_TRUE(link.assignments.empty());  // not pending in the store yet
+  EXPECT_EQ(runner_->SettleEnds(), std::vector<std::string>{job_});
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.restarts, 1);
+  EXPECT_EQ(job.state, JobState::kScheduled);  // requeued and started again at once
+  ASSERT_EQ(link.assignments.size(), 1u);
+  EXPECT_TRUE(link.assignments[0].resume);
+}
+
+TEST_F(JobRunnerTest, AnEndThatNoLongerAppliesIsLetGo) {
+  flaky_->refuse_transitions = true;
+  RankReport a = Report(0, 0), b = Report(1, 0, 8);  // diverged: the job fails
+  ASSERT_TRUE(runner_->Report(WorkerOf(0), a).ok());
+  ASSERT_TRUE(runner_->Report(WorkerOf(1), b).ok());
+  ASSERT_TRUE(manager_->Cancel(job_, "by hand").ok());  // the user cancels it meanwhile
+  flaky_->refuse_transitions = false;
+  EXPECT_TRUE(runner_->SettleEnds().empty());
+  EXPECT_EQ(State(), JobState::kCancelled);
+}
+
 // Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.
 TEST_F(JobRunnerTest, AJobThatStopsRunningLeavesNoProgressBehind) {
   progress_.Set(job_, {0, 5, 10});
@@ -217,9 +352,9 @@ TEST_F(ReattachTest, ClaimedRanksCarryOnWithTheirPendingReportsAndNoRestart) {
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 1)).ok());  // lost with the coordinator
   Restart();
-  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 1))});
+  ASSERT_TRUE(runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 1))}).ok());
   EXPECT_TRUE(new_links_[0].verdicts.empty());  // rank 1 has not reported epoch 1 yet
-  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});
+  ASSERT_TRUE(runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)}).ok());
   ASSERT_TRUE(runner_->Report(rejoined_[1], Report(1, 1)).ok());
   for (const FakeLink& link : new_links_) {
     ASSERT_EQ(link.verdicts.size(), 1u);
@@ -237,8 +372,8 @@ TEST_F(ReattachTest, ARankWaitingForAVerdictGivenBeforeTheRestartHearsTheSameOne
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   const common::Verdict given = links_[0].verdicts.at(0);
   Restart();  // say rank 1 heard it and rank 0 did not
-  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 0))});
-  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});
+  ASSERT_TRUE(runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0, Report(0, 0))}).ok());
+  ASSERT_TRUE(runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)}).ok());
   ASSERT_EQ(new_links_[0].verdicts.size(), 1u);
   EXPECT_EQ(new_links_[0].verdicts[0].epoch, given.epoch);
   EXPECT_EQ(new_links_[0].verdicts[0].kind, given.kind);
@@ -259,8 +394,10 @@ TEST_F(ReattachTest, ClaimsThatDoNotBelongAreCancelledNamingWhy) {
   unknown.job_id = "gone-12345";
   RankClaim misfit = Claim(0);
   misfit.world_size = 4;
-  runner_->Connect(rejoined_[0], &new_links_[0], {stale, unknown, misfit, Claim(1)});
-  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)});  // rank 1 is held already
+  ASSERT_TRUE(
+      runner_->Connect(rejoined_[0], &new_links_[0], {stale, unknown, misfit, Claim(1)}).ok());
+  ASSERT_TRUE(
+      runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1)}).ok());  // rank 1 is held already
   ASSERT_EQ(new_links_[0].cancels.size(), 3u);
   EXPECT_THAT(new_links_[0].cancels[0], HasSubstr("attempt 1 was stopped"));
   EXPECT_THAT(new_links_[0].cancels[1], HasSubstr("does not run any more"));
@@ -273,7 +410,7 @@ TEST_F(ReattachTest, RanksThatDoNotComeBackInTimeRestartTheJobFromItsCheckpoint)
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 0)).ok());
   ASSERT_TRUE(runner_->Report(WorkerOf(1), Report(1, 0)).ok());
   Restart();
-  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0)});
+  ASSERT_TRUE(runner_->Connect(rejoined_[0], &new_links_[0], {Claim(0)}).ok());
   EXPECT_TRUE(runner_->ExpireReattachments().empty());  // the grace has not passed
   now_ms_ += 5000;
   EXPECT_EQ(runner_->ExpireReattachments(), std::vector<std::string>{job_});
@@ -282,7 +419,7 @@ TEST_F(ReattachTest, RanksThatDoNotComeBackInTimeRestartTheJobFromItsCheckpoint)
   EXPECT_THAT(job.message, HasSubstr("rank(s) 1 did not re-attach in time; restart 1 of 3"));
   ASSERT_EQ(new_links_[0].cancels.size(), 1u);  // the rank that came back stops
   // Both rejoined workers are free again: the job starts anew there, resuming.
-  runner_->Connect(rejoined_[1], &new_links_[1]);
+  ASSERT_TRUE(runner_->Connect(rejoined_[1], &new_links_[1]).ok());
   EXPECT_EQ(State(), JobState::kScheduled);
   ASSERT_EQ(new_links_[1].assignments.size(), 1u);
   EXPECT_TRUE(new_links_[1].assignments[0].resume);
@@ -302,7 +439,7 @@ TEST_F(ReattachTest, AWorkerWhoseSessionClosedReclaimsItsRankWithoutARestart) {
   now_ms_ += 10000;
   EXPECT_TRUE(runner_->ExpireReattachments().empty());
   rejoined_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
-  runner_->Connect(rejoined_[0], &new_links_[0], {Claim(1, Report(1, 1))});
+  ASSERT_TRUE(runner_->Connect(rejoined_[0], &new_links_[0], {Claim(1, Report(1, 1))}).ok());
   ASSERT_EQ(new_links_[0].verdicts.size(), 1u);  // heard now, decided once
   EXPECT_EQ(new_links_[0].verdicts[0].epoch, 1);
   EXPECT_TRUE(new_links_[0].cancels.empty());
@@ -312,7 +449,7 @@ TEST_F(ReattachTest, AWorkerWhoseSessionClosedReclaimsItsRankWithoutARestart) {
   ASSERT_TRUE(runner_->Report(rejoined_[0], Report(1, 2)).ok());
   runner_->Detach(rejoined_[0]);
   rejoined_.push_back(registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id);
-  runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1, Report(1, 2))});
+  ASSERT_TRUE(runner_->Connect(rejoined_[1], &new_links_[1], {Claim(1, Report(1, 2))}).ok());
   EXPECT_TRUE(new_links_[1].cancels.empty());
   ASSERT_TRUE(runner_->Report(WorkerOf(0), Report(0, 2)).ok());
   EXPECT_EQ(new_links_[1].verdicts.at(0).epoch, 2);

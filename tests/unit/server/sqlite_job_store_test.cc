@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -127,6 +128,27 @@ TEST_F(SqliteStoreTablesTest, BoundariesRoundTripOncePerEpochAndSurviveReopening
   EXPECT_EQ(b.attempt, 3);  // which attempt decided it: a restarted coordinator needs it
   EXPECT_EQ(b.params, 499);
   EXPECT_DOUBLE_EQ(b.learning_rate, 0.05);
+}
+
+// Only a taken key is a duplicate. Another constraint (SQLite keeps a NaN as NULL, which a
+// NOT NULL column refuses) is an internal error naming it, never "stored already".
+TEST_F(SqliteStoreTablesTest, OnlyATakenKeyIsReportedAsStoredAlready) {
+  BoundaryRecord nan = Boundary(0);
+  nan.learning_rate = std::nan("");
+  const absl::Status refused = store_->AddBoundary("alpha-abcde", nan);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(refused.message(), ::testing::HasSubstr("boundary before epoch 0"));
+  EXPECT_THAT(refused.message(),
+              ::testing::HasSubstr("NOT NULL constraint failed: boundaries.learning_rate"));
+  EXPECT_TRUE(store_->Boundaries("alpha-abcde")->empty());
+  ASSERT_TRUE(store_->AddBoundary("alpha-abcde", Boundary(0)).ok());
+  const absl::Status duplicate = store_->AddBoundary("alpha-abcde", Boundary(0));
+  EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(duplicate.message(), ::testing::HasSubstr("before epoch 0 is stored already"));
+  JobRecord again;
+  again.id = "alpha-abcde";
+  again.name = "alpha";
+  EXPECT_EQ(store_->Create(again).code(), absl::StatusCode::kAlreadyExists);
 }
 
 }  // namespace

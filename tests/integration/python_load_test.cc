@@ -145,6 +145,12 @@ TEST_F(ExportedModelTest, FreezeRefusesBadInputByName) {
   EXPECT_EQ(ReadFile(path_), original);
 
   EXPECT_EQ(freeze({path_}).exit_code, 2);  // --input is required
+  // Shapes outside a job spec's inputShape ranges: a usage error (a negative size used to abort).
+  for (const char* shape : {"--input=-1,8,8", "--input=1,0,28", "--input=1,28,100000"}) {
+    const CommandResult bad_shape = freeze({path_, shape});
+    EXPECT_EQ(bad_shape.exit_code, 2) << shape << "\n" << bad_shape.err;
+    EXPECT_THAT(bad_shape.err, HasSubstr("--input must be C,H,W with C in [1, 1024]"));
+  }
   if (!torch::cuda::is_available()) {
     const CommandResult no_gpu = freeze({path_, "--input", "1,28,28", "--device", "cuda"});
     EXPECT_EQ(no_gpu.exit_code, 1);

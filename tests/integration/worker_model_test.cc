@@ -85,5 +85,29 @@ TEST(WorkerModelTest, ExitCodes) {
   EXPECT_THAT(unreachable.err, HasSubstr("unreachable"));
 }
 
+// --arch, --num-classes and --input take the ranges a job spec allows (they used to reach the
+// model unchecked: a negative class count aborted `search`, zero classes were accepted).
+TEST(WorkerModelTest, ArchFlagsTakeTheJobSpecsRanges) {
+  for (const char* verb : {"inspect", "search"}) {
+    for (const char* classes :
+         {"--num-classes=-3", "--num-classes=0", "--num-classes=1", "--num-classes=100001"}) {
+      const CommandResult result =
+          RunCommand({OCS_WORKER_BIN, "model", verb, "--arch", "resnet20", classes});
+      EXPECT_EQ(result.exit_code, 2) << verb << " " << classes << "\n" << result.err;
+      EXPECT_THAT(result.err, HasSubstr("--num-classes must be in [2, 100000]"));
+    }
+    for (const char* input : {"--input=-1,8,8", "--input=0,8,8", "--input=3,100000,100000"}) {
+      const CommandResult result =
+          RunCommand({OCS_WORKER_BIN, "model", verb, "--arch", "resnet20", input});
+      EXPECT_EQ(result.exit_code, 2) << verb << " " << input << "\n" << result.err;
+      EXPECT_THAT(result.err, HasSubstr("--input must be C,H,W with C in [1, 1024]"));
+    }
+  }
+  const CommandResult two = RunCommand(
+      {OCS_WORKER_BIN, "model", "inspect", "--arch", "resnet20", "--num-classes=2", "--json"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(nlohmann::json::parse(two.out)["numClasses"], 2);
+}
+
 }  // namespace
 }  // namespace ocs::testing

@@ -75,6 +75,38 @@ TEST(WorkerRunTest, StopAndResumeFinishesTheRun) {
   EXPECT_TRUE(fs::exists(out + "/model.pt"));
 }
 
+// A run without --resume into the folder of an earlier one sets that run aside whole (its
+// checkpoints would otherwise mix with the new run's), and a resume from checkpoints that are all
+// unreadable fails naming them instead of starting over from epoch 0.
+TEST(WorkerRunTest, ARerunSetsTheEarlierRunAsideAndUnreadableCheckpointsFailTheResume) {
+  const std::string job =
+      WriteJob("rerun-synthetic", "{dataset: synthetic, trainLimit: 128, testLimit: 64}");
+  const std::string out = FreshFolder("rerun-synthetic-out");
+  const std::vector<std::string> first_epoch = {OCS_WORKER_BIN,       "run", job, "-o", out,
+                                                "--stop-after-epoch", "0"};
+  const CommandResult earlier = RunCommand(first_epoch, std::chrono::seconds(300));
+  ASSERT_EQ(earlier.exit_code, 0) << earlier.err;
+  const CommandResult rerun = RunCommand(first_epoch, std::chrono::seconds(300));
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_THAT(rerun.out + rerun.err, HasSubstr(out + " held the checkpoints of an earlier run"));
+  std::vector<std::string> aside;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    if (entry.is_directory()) aside.push_back(entry.path().string());
+  }
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_THAT(aside[0], HasSubstr("/earlier-run-"));
+  EXPECT_TRUE(fs::exists(aside[0] + "/checkpoint-epoch-00001.pt"));
+  EXPECT_TRUE(fs::exists(out + "/checkpoint-epoch-00001.pt"));
+
+  std::ofstream(out + "/checkpoint-epoch-00001.pt", std::ios::trunc) << "damaged";
+  const CommandResult resume =
+      RunCommand({OCS_WORKER_BIN, "run", job, "-o", out, "--resume"}, std::chrono::seconds(300));
+  EXPECT_EQ(resume.exit_code, 1) << resume.out;
+  EXPECT_THAT(resume.err, HasSubstr("none of the 1 checkpoints in " + out + " can be read"));
+  EXPECT_THAT(resume.err, HasSubstr("checkpoint-epoch-00001.pt: unreadable checkpoint"));
+  EXPECT_FALSE(fs::exists(out + "/model.pt"));
+}
+
 TEST(WorkerRunTest, BadInputExitsTwoWithAClearMessage) {
   const std::string missing =
       WriteJob("missing-data", "{dataset: mnist, path: /nonexistent/mnist}");

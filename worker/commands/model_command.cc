@@ -35,6 +35,28 @@ struct Subject {
   ChannelGroups groups;
 };
 
+// The ranges a job spec allows for spec.model.numClasses and inputShape (common/job_spec_yaml.cc),
+// kept for the same values given as flags.
+constexpr int kMinClasses = 2, kMaxClasses = 100000;
+constexpr int kMaxChannels = 1024, kMaxSide = 8192;
+
+// What is wrong with --num-classes, or "".
+std::string NumClassesError(int classes) {
+  if (classes >= kMinClasses && classes <= kMaxClasses) return "";
+  return absl::StrCat("--num-classes must be in [", kMinClasses, ", ", kMaxClasses, "], got ",
+                      classes);
+}
+
+// What is wrong with --input, or "".
+std::string InputShapeError(const std::vector<int>& shape) {
+  if (shape.size() == 3 && shape[0] >= 1 && shape[0] <= kMaxChannels && shape[1] >= 1 &&
+      shape[1] <= kMaxSide && shape[2] >= 1 && shape[2] <= kMaxSide) {
+    return "";
+  }
+  return absl::StrCat("--input must be C,H,W with C in [1, ", kMaxChannels, "] and H, W in [1, ",
+                      kMaxSide, "], got ", absl::StrJoin(shape, ","));
+}
+
 // The subject, or the exit code after printing what was wrong.
 std::variant<Subject, int> LoadSubject(const ModelOptions& options) {
   common::JobSpec spec;
@@ -46,6 +68,12 @@ std::variant<Subject, int> LoadSubject(const ModelOptions& options) {
     }
     spec = *std::move(loaded);
   } else {
+    for (const std::string& error :
+         {NumClassesError(options.num_classes), InputShapeError(options.input)}) {
+      if (error.empty()) continue;
+      std::cerr << "error: " << error << "\n";
+      return common::kExitUsage;
+    }
     spec.model.arch = options.arch;
     spec.model.num_classes = options.num_classes;
     spec.model.input_shape = options.input;
@@ -268,6 +296,10 @@ int RunModelSearch(const ModelOptions& options) {
 }
 
 int RunModelFreeze(const ModelOptions& options) {
+  if (const std::string error = InputShapeError(options.input); !error.empty()) {
+    std::cerr << "error: " << error << "\n";
+    return common::kExitUsage;
+  }
   const std::string out = FrozenPath(options);
   const std::vector<int64_t> input(options.input.begin(), options.input.end());
   auto frozen = engine::FreezeForServing(options.model_path, out,

@@ -27,7 +27,8 @@ struct Compensation {
 };
 
 // Runs `batches` (eval mode, no grad) through the dense `model` and computes the shifts.
-// `next_batch(k)` returns the k-th preprocessed input batch.
+// `next_batch(k)` returns the k-th preprocessed input batch. `mask` must fit `groups`
+// (common::CheckMaskFitsModel; the trainer checks every verdict's mask): it is not checked here.
 Compensation MeasureCompensation(NetworkModel& model, const ChannelGroups& groups,
                                  const common::Mask& mask, int batches,
                                  const std::function<at::Tensor(int)>& next_batch);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "worker/engine/flops.h"
+#include "worker/files/atomic_file.h"
 
 namespace ocs::worker::engine {
 namespace {
@@ -126,12 +127,19 @@ absl::Status ExportTorchScript(const NetworkModel& model, const std::string& pat
   try {
     module.define(source);
     module.eval();
-    module.save(path);
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat("export to ", path, " failed: ", e.what_without_backtrace()));
   }
-  return absl::OkStatus();
+  return files::WriteAtomically(path, [&](const std::string& temporary) {
+    try {
+      module.save(temporary);
+      return absl::OkStatus();
+    } catch (const c10::Error& e) {
+      return absl::InternalError(
+          absl::StrCat("export to ", path, " failed: ", e.what_without_backtrace()));
+    }
+  });
 }
 
 std::string PruneReportJson(const Network& dense, const Network& pruned,

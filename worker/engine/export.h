@@ -14,7 +14,8 @@ namespace ocs::worker::engine {
 
 // Writes `model` (its current, possibly pruned, architecture and tensors, moved to the CPU) as a
 // TorchScript module whose forward(x) computes model.forward(x). Tensors are attributes named
-// after the layers with '.' replaced by '_' ("stage_1_0_conv_a_weight").
+// after the layers with '.' replaced by '_' ("stage_1_0_conv_a_weight"). The file is written
+// whole or not at all (files::WriteAtomically).
 absl::Status ExportTorchScript(const NetworkModel& model, const std::string& path);
 
 // The JSON report: FLOPs and parameters before/after, per-layer widths before/after, and the mask

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "worker/files/atomic_file.h"
 
 namespace ocs::worker::engine {
 namespace {
@@ -78,37 +79,69 @@ absl::StatusOr<at::Tensor> Forward(torch::jit::Module& module, const at::Tensor&
   }
 }
 
-// Writes `module` to `out` through a temporary file beside it, creating `out`'s folder.
-absl::Status SaveAtomically(torch::jit::Module& module, const std::string& out) {
-  const fs::path destination(out);
-  std::error_code error;
-  if (destination.has_parent_path()) fs::create_directories(destination.parent_path(), error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("creating the folder of \"", out, "\": ", error.message()));
+// Writes `module` to `out` whole or not at all, creating `out`'s folder.
+absl::Status Save(torch::jit::Module& module, const std::string& out) {
+  return files::WriteAtomically(out, [&](const std::string& temporary) {
+    try {
+      module.save(temporary);
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", What(e)));
+    }
+  });
+}
+
+// Checked before LibTorch sees the shape: it throws on a negative size.
+absl::Status CheckInputShape(const std::vector<int64_t>& shape) {
+  if (shape.size() != 3) {
+    return absl::InvalidArgumentError("the input shape is C,H,W: three numbers");
   }
-  const std::string temporary = out + ".tmp";
-  try {
-    module.save(temporary);
-  } catch (const std::exception& e) {
-    fs::remove(temporary, error);
-    return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", What(e)));
-  }
-  fs::rename(temporary, destination, error);
-  if (error) {
-    fs::remove(temporary, error);
-    return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", error.message()));
+  for (int64_t size : shape) {
+    if (size < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the input shape [", absl::StrJoin(shape, ", "), "] has a size below 1"));
+    }
   }
   return absl::OkStatus();
+}
+
+struct CheckOutputs {
+  double max_abs_difference = 0, max_abs_output = 0;
+};
+
+// Runs both models on a seeded batch of two. The batch itself can fail to allocate (a huge
+// shape): LibTorch reports that as an exception, returned here as a status.
+absl::StatusOr<CheckOutputs> Compare(torch::jit::Module& original, torch::jit::Module& frozen,
+                                     const std::vector<int64_t>& input_shape,
+                                     const c10::Device& device) {
+  std::vector<int64_t> batch_shape = {2};
+  batch_shape.insert(batch_shape.end(), input_shape.begin(), input_shape.end());
+  at::Tensor batch;
+  try {
+    batch = at::randn(batch_shape, at::detail::createCPUGenerator(/*seed_in=*/1)).to(device);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("a check batch of shape [",
+                                                     absl::StrJoin(batch_shape, ", "),
+                                                     "] cannot be made: ", What(e)));
+  }
+  absl::StatusOr<at::Tensor> expected = Forward(original, batch);
+  if (!expected.ok()) return expected.status();
+  absl::StatusOr<at::Tensor> actual = Forward(frozen, batch);
+  if (!actual.ok()) return actual.status();
+  try {
+    return CheckOutputs{(*actual - *expected).abs().max().item<double>(),
+                        expected->abs().max().item<double>()};
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("comparing the frozen model's outputs with the original's: ", What(e)));
+  }
 }
 
 }  // namespace
 
 absl::StatusOr<FrozenModel> FreezeForServing(const std::string& in, const std::string& out,
                                              const FreezeOptions& options) {
-  if (options.input_shape.size() != 3) {
-    return absl::InvalidArgumentError("the input shape is C,H,W: three numbers");
-  }
+  if (absl::Status shape = CheckInputShape(options.input_shape); !shape.ok()) return shape;
   std::error_code error;
   if (fs::exists(out, error) && fs::equivalent(in, out, error)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -131,23 +164,17 @@ absl::StatusOr<FrozenModel> FreezeForServing(const std::string& in, const std::s
     return absl::InvalidArgumentError(absl::StrCat("freezing \"", in, "\": ", What(e)));
   }
 
-  std::vector<int64_t> batch_shape = {2};
-  batch_shape.insert(batch_shape.end(), options.input_shape.begin(), options.input_shape.end());
-  const at::Tensor batch =
-      at::randn(batch_shape, at::detail::createCPUGenerator(/*seed_in=*/1)).to(device);
-  absl::StatusOr<at::Tensor> expected = Forward(*original, batch);
-  if (!expected.ok()) return expected.status();
-  absl::StatusOr<at::Tensor> actual = Forward(frozen, batch);
-  if (!actual.ok()) return actual.status();
-  result.max_abs_output = expected->abs().max().item<double>();
-  result.max_abs_difference = (*actual - *expected).abs().max().item<double>();
+  absl::StatusOr<CheckOutputs> check = Compare(*original, frozen, options.input_shape, device);
+  if (!check.ok()) return check.status();
+  result.max_abs_output = check->max_abs_output;
+  result.max_abs_difference = check->max_abs_difference;
   if (!(result.max_abs_difference <= options.tolerance * std::max(1.0, result.max_abs_output))) {
     return absl::InternalError(
         absl::StrCat("the frozen model's outputs differ from the original's by up to ",
                      result.max_abs_difference, " (largest output ", result.max_abs_output,
                      ", tolerance ", options.tolerance, " of it); nothing was written"));
   }
-  if (absl::Status saved = SaveAtomically(frozen, out); !saved.ok()) return saved;
+  if (absl::Status saved = Save(frozen, out); !saved.ok()) return saved;
   return result;
 }
 

@@ -29,9 +29,10 @@ struct FrozenModel {
 };
 
 // Reads the TorchScript module at `in`, freezes it, checks it against the original and writes it
-// to `out` (through a temporary file, so `out` is never half-written). Errors name the file and
-// the step: not found, not TorchScript, no forward, a check batch the model refuses, outputs that
-// differ beyond the tolerance, an unwritable destination.
+// to `out` (through a temporary file, flushed to the disk before it is renamed, so `out` is never
+// half-written). Errors name the file and the step: an input shape with a size below 1, not found,
+// not TorchScript, no forward, a check batch that cannot be allocated (ResourceExhausted) or that
+// the model refuses, outputs that differ beyond the tolerance, an unwritable destination.
 absl::StatusOr<FrozenModel> FreezeForServing(const std::string& in, const std::string& out,
                                              const FreezeOptions& options);
 

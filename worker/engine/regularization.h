@@ -24,7 +24,8 @@ namespace ocs::worker::engine {
 class ChannelRegularizer {
  public:
   // Selects, in every coupled tensor, the entries of the channels that `mask` drops from
-  // prunable groups. Build a new one whenever the mask changes.
+  // prunable groups. Build a new one whenever the mask changes. `mask` must fit `groups`
+  // (common::CheckMaskFitsModel; the trainer checks every verdict's mask).
   ChannelRegularizer(const NetworkModel& model, const ChannelGroups& groups,
                      const common::Mask& mask);
 

@@ -1,6 +1,9 @@
 #include "worker/train/checkpoint.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 #include <torch/serialize/input-archive.h>
@@ -8,11 +11,14 @@
 #include <zlib.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/crash_point.h"
+#include "worker/files/atomic_file.h"
 
 namespace ocs::worker::train {
 namespace {
@@ -20,18 +26,60 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int kKept = 2;
 constexpr char kPrefix[] = "checkpoint-epoch-";
+constexpr char kSuffix[] = ".pt";
+// What a finished run leaves beside its checkpoints: they go with them when a run is set aside
+// (model.frozen.pt is `ocs-worker model freeze`'s default name for the frozen model.pt).
+constexpr const char* kRunArtifacts[] = {"model.pt", "report.json", "model.frozen.pt"};
 
-// Checkpoint files in `dir`, newest (highest epoch) first.
-std::vector<fs::path> CheckpointFiles(const std::string& dir) {
-  std::vector<fs::path> files;
+struct CheckpointFile {
+  int epoch = 0;
+  fs::path path;
+};
+
+// Checkpoint files in `dir`, newest (highest epoch) first. Epochs are compared as numbers: the
+// zero padding is five digits, and epoch 100000 has six.
+std::vector<CheckpointFile> CheckpointFiles(const std::string& dir) {
+  std::vector<CheckpointFile> files;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (absl::StartsWith(name, kPrefix) && absl::EndsWith(name, ".pt"))
-      files.push_back(entry.path());
+    const std::string filename = entry.path().filename().string();
+    absl::string_view name = filename;
+    int epoch = 0;
+    if (absl::ConsumePrefix(&name, kPrefix) && absl::ConsumeSuffix(&name, kSuffix) &&
+        absl::SimpleAtoi(name, &epoch)) {
+      files.push_back({epoch, entry.path()});
+    }
   }
-  std::sort(files.rbegin(), files.rend());  // zero-padded epochs sort by name
+  std::sort(files.begin(), files.end(),
+            [](const CheckpointFile& a, const CheckpointFile& b) { return a.epoch > b.epoch; });
   return files;
+}
+
+// Keeps the checkpoint just written (`epoch`) and the newest kKept − 1 before it. Later epochs
+// are never removed: in a resumed run they are files that failed to load, which the run
+// overwrites when it gets there; a checkpoint is never removed for one of another run.
+void RemoveOlderCheckpoints(const std::string& dir, int epoch) {
+  int older = 0;
+  std::error_code ec;
+  for (const CheckpointFile& file : CheckpointFiles(dir)) {
+    if (file.epoch < epoch && ++older >= kKept) fs::remove(file.path, ec);
+  }
+}
+
+// A new folder in `dir` named after the time, for an earlier run's files.
+absl::StatusOr<fs::path> NewEarlierRunFolder(const std::string& dir) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  for (int n = 1;; ++n) {
+    const fs::path folder =
+        fs::path(dir) / absl::StrCat("earlier-run-", stamp, n > 1 ? absl::StrCat("-", n) : "");
+    std::error_code ec;
+    if (fs::create_directory(folder, ec)) return folder;
+    if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat("creating ", folder.string()));
+  }
 }
 
 // A crash between writing a checkpoint and renaming it into place leaves its temporary file; the
@@ -82,6 +130,9 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const fs::path& path) {
                                               stored.toStringRef(), ")"));
     }
     return checkpoint;
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat(path.string(), ": unreadable checkpoint (", e.what_without_backtrace(), ")"));
   } catch (const std::exception& e) {
     return absl::DataLossError(
         absl::StrCat(path.string(), ": unreadable checkpoint (", e.what(), ")"));
@@ -91,45 +142,69 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const fs::path& path) {
 }  // namespace
 
 absl::Status WriteCheckpoint(const std::string& dir, int epoch, const Checkpoint& checkpoint) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat(dir, ": ", ec.message()));
-  const fs::path final_path = fs::path(dir) / absl::StrFormat("%s%05d.pt", kPrefix, epoch);
-  const fs::path temporary = fs::path(final_path.string() + ".tmp");
-  try {
-    torch::serialize::OutputArchive archive;
-    archive.write("meta", c10::IValue(checkpoint.meta_json));
-    std::vector<std::string> keys;
-    for (const auto& [key, tensor] : checkpoint.tensors) {
-      archive.write(key, tensor.detach().to(at::kCPU), /*is_buffer=*/true);
-      keys.push_back(key);
+  const std::string path =
+      (fs::path(dir) / absl::StrFormat("%s%05d%s", kPrefix, epoch, kSuffix)).string();
+  absl::Status written = files::WriteAtomically(path, [&](const std::string& temporary) {
+    try {
+      torch::serialize::OutputArchive archive;
+      archive.write("meta", c10::IValue(checkpoint.meta_json));
+      std::vector<std::string> keys;
+      for (const auto& [key, tensor] : checkpoint.tensors) {
+        archive.write(key, tensor.detach().to(at::kCPU), /*is_buffer=*/true);
+        keys.push_back(key);
+      }
+      archive.write("tensor_keys", c10::IValue(absl::StrJoin(keys, "\n")));
+      archive.write("crc32", c10::IValue(ContentChecksum(checkpoint)));
+      archive.save_to(temporary);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("writing ", temporary, ": ", e.what()));
     }
-    archive.write("tensor_keys", c10::IValue(absl::StrJoin(keys, "\n")));
-    archive.write("crc32", c10::IValue(ContentChecksum(checkpoint)));
-    archive.save_to(temporary.string());
-  } catch (const std::exception& e) {
-    fs::remove(temporary, ec);
-    return absl::UnavailableError(absl::StrCat("writing ", temporary.string(), ": ", e.what()));
-  }
-  common::CrashPoint(common::crash_point::kCheckpointWritten);
-  fs::rename(temporary, final_path, ec);
-  if (ec)
-    return absl::UnavailableError(
-        absl::StrCat("renaming to ", final_path.string(), ": ", ec.message()));
-  const std::vector<fs::path> files = CheckpointFiles(dir);
-  for (size_t i = kKept; i < files.size(); ++i) fs::remove(files[i], ec);
+    common::CrashPoint(common::crash_point::kCheckpointWritten);
+    return absl::OkStatus();
+  });
+  if (!written.ok()) return written;
+  RemoveOlderCheckpoints(dir, epoch);
   RemoveUnfinishedWrites(dir);
   return absl::OkStatus();
 }
 
 absl::StatusOr<Checkpoint> ReadLatestCheckpoint(const std::string& dir,
                                                 std::vector<std::string>* skipped) {
-  for (const fs::path& path : CheckpointFiles(dir)) {
-    auto checkpoint = ReadCheckpoint(path);
+  const std::vector<CheckpointFile> files = CheckpointFiles(dir);
+  if (files.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir));
+  std::vector<std::string> problems;
+  for (const CheckpointFile& file : files) {
+    auto checkpoint = ReadCheckpoint(file.path);
     if (checkpoint.ok()) return checkpoint;
-    if (skipped) skipped->push_back(std::string(checkpoint.status().message()));
+    problems.push_back(std::string(checkpoint.status().message()));
+    if (skipped) skipped->push_back(problems.back());
   }
-  return absl::NotFoundError(absl::StrCat("no readable checkpoint in ", dir));
+  return absl::DataLossError(
+      absl::StrCat("none of the ", files.size(), " checkpoints in ", dir, " can be read (",
+                   absl::StrJoin(problems, "; "),
+                   "); remove them to start the job over from epoch 0, or restore a good copy"));
+}
+
+absl::StatusOr<std::string> SetAsideEarlierRun(const std::string& dir) {
+  const std::vector<CheckpointFile> checkpoints = CheckpointFiles(dir);
+  if (checkpoints.empty()) return std::string();
+  absl::StatusOr<fs::path> folder = NewEarlierRunFolder(dir);
+  if (!folder.ok()) return folder.status();
+  std::vector<fs::path> moving;
+  for (const CheckpointFile& file : checkpoints) moving.push_back(file.path);
+  for (const char* name : kRunArtifacts) {
+    std::error_code ec;
+    if (fs::exists(fs::path(dir) / name, ec)) moving.push_back(fs::path(dir) / name);
+  }
+  for (const fs::path& from : moving) {
+    std::error_code ec;
+    fs::rename(from, *folder / from.filename(), ec);
+    if (ec) {
+      return absl::ErrnoToStatus(
+          ec.value(), absl::StrCat("setting ", from.string(), " aside into ", folder->string()));
+    }
+  }
+  return folder->string();
 }
 
 }  // namespace ocs::worker::train

@@ -5,14 +5,11 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace ocs::worker::train {
 namespace {
-
-// Synthetic sizes when the job sets no limit.
-constexpr int64_t kSyntheticTrain = 2048;
-constexpr int64_t kSyntheticTest = 512;
 
 ImageSet Limit(const ImageSet& set, int64_t limit) {
   if (limit <= 0 || limit >= set.size()) return set;
@@ -47,7 +44,9 @@ Dataset MakeSyntheticDataset(const std::vector<int>& shape, int num_classes, int
   return dataset;
 }
 
-absl::StatusOr<Dataset> LoadDataset(const common::DataSpec& data, const common::ModelSpec& model) {
+namespace {
+
+absl::StatusOr<Dataset> LoadAndCheck(const common::DataSpec& data, const common::ModelSpec& model) {
   using common::DatasetKind;
   absl::StatusOr<Dataset> loaded;
   if (data.dataset != DatasetKind::kSynthetic) {
@@ -68,9 +67,10 @@ absl::StatusOr<Dataset> LoadDataset(const common::DataSpec& data, const common::
       loaded = ReadIdx(data.path);
       break;
     case DatasetKind::kSynthetic:
-      loaded = MakeSyntheticDataset(model.input_shape, model.num_classes,
-                                    data.train_limit > 0 ? data.train_limit : kSyntheticTrain,
-                                    data.test_limit > 0 ? data.test_limit : kSyntheticTest, 1234);
+      loaded = MakeSyntheticDataset(
+          model.input_shape, model.num_classes,
+          data.train_limit > 0 ? data.train_limit : common::kSyntheticTrainExamples,
+          data.test_limit > 0 ? data.test_limit : common::kSyntheticTestExamples, 1234);
       break;
   }
   if (!loaded.ok()) return loaded.status();
@@ -88,6 +88,27 @@ absl::StatusOr<Dataset> LoadDataset(const common::DataSpec& data, const common::
   }
   ComputeChannelStats(&*loaded);
   return loaded;
+}
+
+// LibTorch reports a tensor it cannot allocate (a split too large for memory) by throwing; a job's
+// sizes must not abort the rank.
+absl::Status DataSizeError(const common::DataSpec& data, const c10::Error& error) {
+  const std::string what = error.what_without_backtrace();
+  const bool allocation = absl::StrContains(what, "alloc") || absl::StrContains(what, "memory");
+  const std::string message = absl::StrCat(
+      "spec.data.trainLimit ", data.train_limit, ", testLimit ", data.test_limit, ": the data set ",
+      allocation ? "does not fit in memory" : "cannot be made", " (", what, ")");
+  return allocation ? absl::ResourceExhaustedError(message) : absl::InvalidArgumentError(message);
+}
+
+}  // namespace
+
+absl::StatusOr<Dataset> LoadDataset(const common::DataSpec& data, const common::ModelSpec& model) {
+  try {
+    return LoadAndCheck(data, model);
+  } catch (const c10::Error& error) {
+    return DataSizeError(data, error);
+  }
 }
 
 }  // namespace ocs::worker::train

@@ -31,7 +31,8 @@ struct Dataset {
 };
 
 // Loads the dataset a job names, applies trainLimit/testLimit, and checks it against the
-// model's input shape and class count.
+// model's input shape and class count. ResourceExhausted, naming the limits, for a data set that
+// does not fit in memory (e.g. a synthetic one of a huge trainLimit).
 absl::StatusOr<Dataset> LoadDataset(const common::DataSpec& data, const common::ModelSpec& model);
 
 // The readers, one per format (exposed for tests).

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 
 #include <zlib.h>
 
@@ -27,6 +26,7 @@
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/regularization.h"
 #include "worker/engine/surgery.h"
+#include "worker/files/atomic_file.h"
 #include "worker/train/batches.h"
 #include "worker/train/captured_step.h"
 #include "worker/train/progress.h"
@@ -99,6 +99,24 @@ class AutocastScope {
   bool enabled_;
   c10::DeviceType type_;
 };
+
+// A verdict can come from the coordinator: its mask is checked against this model's groups here,
+// once, before compensation, surgery or the regularizer index channels with it.
+absl::Status CheckVerdict(const common::Verdict& verdict, int epoch,
+                          const std::vector<int>& group_sizes) {
+  const bool prune = verdict.kind == common::Verdict::Kind::kPrune;
+  if (prune && !verdict.mask) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prune verdict for epoch ", epoch, " carries no mask"));
+  }
+  if (!verdict.mask) return absl::OkStatus();
+  if (absl::Status fits = common::CheckMaskFitsModel(*verdict.mask, group_sizes); !fits.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prune ? "prune" : "continue", " verdict for epoch ", epoch,
+                     ": its mask does not fit the model (", fits.message(), ")"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -201,6 +219,8 @@ absl::Status Trainer::State::Initialize(DecisionSource* external_decisions) {
   if (options.resume) {
     if (absl::Status status = Resume(); !status.ok()) return status;
     decisions->OnResume(next_epoch, prune_mask.has_value());
+  } else if (absl::Status status = StartFresh(); !status.ok()) {
+    return status;
   }
   model->to(device);
   if (device.is_cuda()) model->UseChannelsLast();
@@ -338,6 +358,9 @@ absl::Status Trainer::State::Boundary(int epoch, EpochRecord* record) {
   }
   auto verdict = decisions->Decide(report);
   if (!verdict.ok()) return verdict.status();
+  if (absl::Status valid = CheckVerdict(*verdict, epoch, groups->sizes()); !valid.ok()) {
+    return valid;
+  }
   record->phase = verdict->phase;
   if (verdict->point) record->j = verdict->point->j, record->j_bar = verdict->point->j_bar;
   if (regularizer && GroupLasso()) DropCapturedStep();
@@ -576,28 +599,19 @@ absl::Status Trainer::State::Prune(int epoch, const common::Mask& mask) {
 }
 
 absl::Status Trainer::State::Export() {
-  // A job that never wrote a checkpoint has no folder yet.
-  std::error_code ec;
-  std::filesystem::create_directories(options.output_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create ", options.output_dir, ": ", ec.message()));
-  }
+  // Both files are written whole or not at all, into a folder created if no checkpoint made it.
   const std::string model_path = options.output_dir + "/model.pt";
   if (absl::Status status = engine::ExportTorchScript(*model, model_path); !status.ok()) {
     return status;
   }
   const common::Mask mask = prune_mask ? *prune_mask : common::DenseMask(groups->sizes());
+  const std::string report_path = options.output_dir + "/report.json";
   const std::string report =
       ReportJson(engine::PruneReportJson(dense, model->network(), *groups, mask));
-  std::FILE* file = std::fopen((options.output_dir + "/report.json").c_str(), "w");
-  if (!file)
-    return absl::UnavailableError(
-        absl::StrCat("cannot write ", options.output_dir, "/report.json"));
-  std::fputs(report.c_str(), file);
-  std::fclose(file);
-  common::LogInfo(
-      absl::StrCat("exported ", model_path, " and ", options.output_dir, "/report.json"));
+  if (absl::Status status = files::WriteAtomically(report_path, report); !status.ok()) {
+    return status;
+  }
+  common::LogInfo(absl::StrCat("exported ", model_path, " and ", report_path));
   return absl::OkStatus();
 }
 

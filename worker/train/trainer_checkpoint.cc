@@ -76,8 +76,10 @@ absl::Status Trainer::State::SaveCheckpoint() {
       {"format", kCheckpointFormat},
       {"nextEpoch", next_epoch},
       {"iteration", iteration},
+      // The decider's own state restores the standalone decider only; in service mode it stays
+      // empty (the coordinator decides and keeps its own). What the run reports is the trainer's.
       {"sparsityStart", Optional(decider->sparsity_start())},
-      {"pruneEpoch", Optional(decider->prune_epoch())},
+      {"pruneEpoch", Optional(summary.prune_epoch)},
       {"pruneMask", prune_mask ? nlohmann::json(MaskToText(*prune_mask)) : nlohmann::json(nullptr)},
       {"accuracyBeforePrune", Optional(summary.accuracy_before_prune)},
       {"accuracyAfterPrune", Optional(summary.accuracy_after_prune)},
@@ -109,16 +111,30 @@ absl::Status Trainer::State::SaveCheckpoint() {
   return WriteCheckpoint(options.output_dir, next_epoch, checkpoint);
 }
 
+absl::Status Trainer::State::StartFresh() {
+  if (collectives.rank() != 0) return absl::OkStatus();  // rank 0 alone writes the folder
+  absl::StatusOr<std::string> folder = SetAsideEarlierRun(options.output_dir);
+  if (!folder.ok()) return folder.status();
+  if (!folder->empty()) {
+    common::LogWarning(absl::StrCat(
+        options.output_dir, " held the checkpoints of an earlier run: moved them (with its ",
+        "model.pt and report.json) to ", *folder,
+        "; this run starts from epoch 0 (to continue that run instead, move them back and "
+        "resume)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Trainer::State::Resume() {
   std::vector<std::string> skipped;
   auto checkpoint = ReadLatestCheckpoint(options.output_dir, &skipped);
-  for (const std::string& problem : skipped) common::LogWarning(absl::StrCat("skipping ", problem));
   if (absl::IsNotFound(checkpoint.status())) {
     common::LogInfo(
         absl::StrCat("no checkpoint in ", options.output_dir, ": starting from epoch 0"));
     return absl::OkStatus();
   }
-  if (!checkpoint.ok()) return checkpoint.status();
+  if (!checkpoint.ok()) return checkpoint.status();  // every file named, none readable
+  for (const std::string& problem : skipped) common::LogWarning(absl::StrCat("skipping ", problem));
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(checkpoint->meta_json);

@@ -72,6 +72,7 @@ struct Trainer::State {
 
   // trainer_checkpoint.cc
   absl::Status SaveCheckpoint();
+  absl::Status StartFresh();  // a run from epoch 0: an earlier run's checkpoints are set aside
   absl::Status Resume();
   void RestoreMomentum();
   std::string ReportJson(const std::string& prune_report) const;

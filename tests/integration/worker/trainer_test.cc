@@ -1,12 +1,15 @@
 // The trainer end to end on synthetic data: data parallelism over Gloo, checkpoint and resume
-// across the prune, and a short one-cycle run that prunes and exports.
+// across the prune (also under a coordinator's verdicts, and into a folder of an earlier run), a
+// short one-cycle run that prunes and exports, and verdicts that must be refused.
 #include "worker/train/trainer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -15,13 +18,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
+#include "common/prune_decider.h"
 #include "tests/support/gloo.h"
 #include "tests/support/subprocess.h"
+#include "worker/engine/channel_groups.h"
 #include "worker/engine/flops_target_search.h"
 #include "worker/engine/group_saliency.h"
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/network_model.h"
 #include "worker/train/collectives.h"
+#include "worker/train/decision_source.h"
 
 namespace ocs::worker::train {
 namespace {
@@ -196,6 +202,213 @@ TEST(TrainerTest, TwoRanksHoldBitIdenticalWeightsAndMasks) {
   ExpectIdentical(weights[0], weights[1]);
   EXPECT_EQ(masks[0], masks[1]);
   EXPECT_EQ(summaries[0].epochs.back().test_accuracy, summaries[1].epochs.back().test_accuracy);
+}
+
+// The verdicts a scripted coordinator sends: `decide` answers every boundary, no masks asked.
+class ScriptedDecisions final : public DecisionSource {
+ public:
+  explicit ScriptedDecisions(std::function<common::Verdict(int epoch)> decide)
+      : decide_(std::move(decide)) {}
+  bool WantsMask(int) const override { return false; }
+  absl::StatusOr<common::Verdict> Decide(const BoundaryReport& report) override {
+    return decide_(report.epoch);
+  }
+
+ private:
+  std::function<common::Verdict(int)> decide_;
+};
+
+// Decides as the coordinator does, with a decider of its own that outlives the ranks' restarts:
+// the trainer's own decider is never consulted.
+class CoordinatorLikeDecisions final : public DecisionSource {
+ public:
+  explicit CoordinatorLikeDecisions(const common::JobSpec& spec)
+      : decider_(spec.stability, spec.regularization) {}
+  bool WantsMask(int epoch) const override { return decider_.WantsMask(epoch); }
+  absl::StatusOr<common::Verdict> Decide(const BoundaryReport& report) override {
+    return decider_.Decide(report.epoch, report.mask);
+  }
+
+ private:
+  common::PruneDecider decider_;
+};
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A fresh run into the folder of a finished one: the earlier run is set aside whole, the new
+// run's checkpoints are kept (they used to be rotated away at once in favour of the earlier run's
+// later epochs), and a resume continues the new run, not the earlier one.
+TEST(TrainerTest, AFreshRunSetsAnEarlierRunAsideAndResumesItsOwnCheckpoints) {
+  const common::JobSpec spec = SyntheticJob(1);
+  auto collectives = SingleProcess();
+  const std::string dir = FreshFolder("trainer-rerun");
+  auto earlier = *Trainer::Create(Options(spec, dir), *collectives);
+  ASSERT_TRUE(earlier->Run()->finished);
+
+  TrainerOptions options = Options(spec, dir);
+  options.stop_after_epoch = 1;
+  auto first_part = Trainer::Create(options, *collectives);
+  ASSERT_TRUE(first_part.ok()) << first_part.status();
+  ASSERT_TRUE((*first_part)->Run().ok());
+  const std::vector<std::string> names = Names(dir);
+  ASSERT_EQ(names.size(), 3u) << ::testing::PrintToString(names);
+  EXPECT_EQ(names[0], "checkpoint-epoch-00001.pt");
+  EXPECT_EQ(names[1], "checkpoint-epoch-00002.pt");
+  EXPECT_THAT(names[2], ::testing::StartsWith("earlier-run-"));
+  EXPECT_THAT(Names(dir + "/" + names[2]),
+              ::testing::ElementsAre("checkpoint-epoch-00005.pt", "checkpoint-epoch-00006.pt",
+                                     "model.pt", "report.json"));
+
+  options = Options(spec, dir);
+  options.resume = true;
+  auto rest = *Trainer::Create(options, *collectives);
+  std::vector<int> trained;
+  rest->OnEpoch([&](const EpochRecord& record) { trained.push_back(record.epoch); });
+  ASSERT_TRUE(rest->Run()->finished);
+  EXPECT_EQ(trained, (std::vector<int>{2, 3, 4, 5}));
+  ExpectIdentical(Weights(*rest), Weights(*earlier));  // same job, same seed
+}
+
+// Every checkpoint unreadable: an error naming them, not a silent start from epoch 0.
+TEST(TrainerTest, ResumeRefusesAFolderOfUnreadableCheckpoints) {
+  const std::string dir = FreshFolder("trainer-corrupt");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/checkpoint-epoch-00002.pt") << "truncated";
+  std::ofstream(dir + "/checkpoint-epoch-00004.pt") << "";
+  TrainerOptions options = Options(SyntheticJob(1), dir);
+  options.resume = true;
+  auto collectives = SingleProcess();
+  auto trainer = Trainer::Create(options, *collectives);
+  EXPECT_EQ(trainer.status().code(), absl::StatusCode::kDataLoss) << trainer.status();
+  EXPECT_THAT(std::string(trainer.status().message()),
+              ::testing::AllOf(::testing::HasSubstr("checkpoint-epoch-00002.pt"),
+                               ::testing::HasSubstr("checkpoint-epoch-00004.pt")));
+}
+
+// In service mode the trainer's own decider is never consulted; a resumed run still reports the
+// epoch it was pruned at.
+TEST(TrainerTest, ResumeUnderTheCoordinatorKeepsThePruneEpoch) {
+  const common::JobSpec spec = SyntheticJob(1);
+  auto collectives = SingleProcess();
+  const std::string dir = FreshFolder("trainer-service-resume");
+  CoordinatorLikeDecisions coordinator(spec);
+  TrainerOptions options = Options(spec, dir);
+  options.stop_after_epoch = 4;  // the first epoch after the prune
+  auto first_part = *Trainer::Create(options, *collectives, &coordinator);
+  ASSERT_EQ(first_part->Run()->prune_epoch, 4);
+
+  options = Options(spec, dir);
+  options.resume = true;
+  auto rest = *Trainer::Create(options, *collectives, &coordinator);
+  const auto summary = rest->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_TRUE(summary->finished);
+  EXPECT_EQ(summary->prune_epoch, 4);
+  const auto report = nlohmann::json::parse(ocs::testing::ReadFile(dir + "/report.json"));
+  EXPECT_EQ(report["pruneEpoch"], 4);
+}
+
+common::Verdict Continue(int epoch, common::Mask mask) {
+  common::Verdict verdict;
+  verdict.epoch = epoch;
+  verdict.phase = common::Phase::kSparsity;
+  verdict.mask = std::move(mask);
+  verdict.lambda = 1e-4;
+  return verdict;
+}
+
+// The model's groups, all channels kept: a mask that fits.
+common::Mask DenseMaskOf(const common::JobSpec& spec) {
+  const auto& s = spec.model.input_shape;
+  const auto network =
+      *engine::BuildModel(spec.model.arch, spec.model.num_classes, {s[0], s[1], s[2]});
+  return common::DenseMask(engine::ChannelGroups::Derive(network, {})->sizes());
+}
+
+// A verdict is checked before its mask is used: a mask of another model is an error naming the
+// mismatch, not an out-of-bounds read in the regularizer, the compensation or the surgery.
+TEST(TrainerTest, AVerdictWhoseMaskDoesNotFitTheModelIsAnError) {
+  const common::JobSpec spec = SyntheticJob(1);
+  auto collectives = SingleProcess();
+  const common::Mask fits = DenseMaskOf(spec);
+  auto run = [&](common::Verdict verdict) {
+    ScriptedDecisions decisions([&](int) { return verdict; });
+    auto trainer =
+        Trainer::Create(Options(spec, FreshFolder("trainer-bad-mask")), *collectives, &decisions);
+    return trainer.ok() ? (*trainer)->Run().status() : trainer.status();
+  };
+
+  common::Mask few_groups = fits;
+  few_groups.groups.resize(3);
+  absl::Status status = run(Continue(0, few_groups));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("continue verdict for epoch 0: its mask does not fit the model "
+                                   "(mask has 3 groups, the model has"));
+
+  common::Mask wider = fits;
+  wider.groups[1].size += 1;
+  common::Verdict prune = Continue(0, wider);
+  prune.kind = common::Verdict::Kind::kPrune;
+  status = run(prune);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("prune verdict for epoch 0: its mask does not fit the model "
+                                   "(mask group 1 has"));
+
+  common::Mask out_of_range = fits;
+  out_of_range.groups[1].kept.back() = out_of_range.groups[1].size + 5;
+  status = run(Continue(0, out_of_range));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("out of range"));
+}
+
+TEST(TrainerTest, APruneVerdictWithoutAMaskIsAnError) {
+  const common::JobSpec spec = SyntheticJob(1);
+  auto collectives = SingleProcess();
+  ScriptedDecisions decisions([](int epoch) {
+    common::Verdict verdict;
+    verdict.epoch = epoch;
+    verdict.kind = common::Verdict::Kind::kPrune;
+    verdict.phase = common::Phase::kPruned;
+    return verdict;
+  });
+  auto trainer =
+      Trainer::Create(Options(spec, FreshFolder("trainer-no-mask")), *collectives, &decisions);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const absl::Status status = (*trainer)->Run().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_EQ(status.message(), "prune verdict for epoch 0 carries no mask");
+}
+
+// model.pt and report.json replace what was there by rename, never by writing into it: here the
+// old entries are links to /dev/full, where any write in place fails (or, for report.json, used to
+// fail unnoticed).
+TEST(TrainerTest, TheModelAndTheReportReplaceTheOldFilesWhole) {
+  const std::string dir = FreshFolder("trainer-replace");
+  fs::create_directories(dir);
+  fs::create_symlink("/dev/full", dir + "/model.pt");
+  fs::create_symlink("/dev/full", dir + "/report.json");
+  auto collectives = SingleProcess();
+  auto trainer = *Trainer::Create(Options(SyntheticJob(1), dir), *collectives);
+  const auto summary = trainer->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_FALSE(fs::is_symlink(dir + "/report.json"));
+  const auto report = nlohmann::json::parse(ocs::testing::ReadFile(dir + "/report.json"));
+  EXPECT_EQ(report["pruneEpoch"], 4);
+  EXPECT_FALSE(fs::is_symlink(dir + "/model.pt"));
+  torch::jit::Module loaded = torch::jit::load(dir + "/model.pt");
+  EXPECT_EQ(loaded.forward({at::zeros({1, 3, 12, 12})}).toTensor().sizes(),
+            (at::IntArrayRef{1, 4}));
+  EXPECT_FALSE(fs::exists(dir + "/report.json.tmp"));
+  EXPECT_FALSE(fs::exists(dir + "/model.pt.tmp"));
 }
 
 TEST(TrainerTest, RejectsWhatTheJobGetsWrong) {

@@ -158,6 +158,26 @@ TEST(LoadDatasetTest, ChecksThePathAndTheShape) {
               HasSubstr("spec.data.path: /nonexistent/cifar is not a folder"));
 }
 
+// 2^45 examples: their labels alone are 256 TiB, beyond any address space, so the allocation
+// fails at once whatever the machine's memory or overcommit policy.
+TEST(LoadDatasetTest, ASyntheticSetTooLargeForMemoryIsAnErrorNamingTheLimits) {
+  common::DataSpec data;
+  data.dataset = common::DatasetKind::kSynthetic;
+  common::ModelSpec model;
+  model.input_shape = {1, 8, 8};
+  data.train_limit = int64_t{1} << 45;
+  auto train = LoadDataset(data, model);
+  EXPECT_EQ(train.status().code(), absl::StatusCode::kResourceExhausted) << train.status();
+  EXPECT_THAT(std::string(train.status().message()),
+              HasSubstr("spec.data.trainLimit 35184372088832, testLimit 0: the data set does not "
+                        "fit in memory"));
+  data.train_limit = 64;
+  data.test_limit = int64_t{1} << 45;
+  auto test = LoadDataset(data, model);
+  EXPECT_EQ(test.status().code(), absl::StatusCode::kResourceExhausted) << test.status();
+  EXPECT_THAT(std::string(test.status().message()), HasSubstr("testLimit 35184372088832"));
+}
+
 TEST(LoadDatasetTest, ReadsDebiansFashionMnist) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";

@@ -237,7 +237,10 @@ bool SpecReader::IsClean(const Field& field) const {
 }
 
 void SpecReader::Report(const Field& field, std::string problem) {
-  errors_->push_back(SpecError{field.path, std::move(problem), field.line, field.column});
+  // Messages travel in protobuf strings; yaml-cpp can hand back scalars that are not UTF-8 even
+  // from UTF-8 text (found by the fuzzer: aliases around NUL bytes).
+  errors_->push_back(SpecError{ReplaceInvalidUtf8(field.path), ReplaceInvalidUtf8(problem),
+                               field.line, field.column});
 }
 
 void SpecReader::ReportChoice(const Field& field, absl::string_view given,

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <regex>
 #include <set>
+#include <type_traits>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -98,7 +98,9 @@ bool SpecReader::ReadInteger(const Field& field, T* out, absl::string_view type_
   // reader of the spec would not.
   static const std::regex kDecimal("[-+]?[0-9]+");
   const bool decimal = field.node.IsScalar() && std::regex_match(field.node.Scalar(), kDecimal);
-  if (!decimal) {
+  // A negative value for an unsigned field is the wrong kind of number, not one out of range.
+  const bool negative = std::is_unsigned_v<T> && decimal && field.node.Scalar()[0] == '-';
+  if (!decimal || negative) {
     Report(field, absl::StrCat("must be ", type_name, ", got ", Describe(field)));
     return false;
   }
@@ -118,10 +120,6 @@ bool SpecReader::ReadInt64(const Field& field, int64_t* out) {
   return ReadInteger(field, out, "an integer");
 }
 bool SpecReader::ReadUint64(const Field& field, uint64_t* out) {
-  if (field.present() && field.node.IsScalar() && absl::StartsWith(field.node.Scalar(), "-")) {
-    Report(field, absl::StrCat("must be a non-negative integer, got ", Describe(field)));
-    return false;
-  }
   return ReadInteger(field, out, "a non-negative integer");
 }
 bool SpecReader::ReadBool(const Field& field, bool* out) {
@@ -237,8 +235,9 @@ bool SpecReader::IsClean(const Field& field) const {
 }
 
 void SpecReader::Report(const Field& field, std::string problem) {
-  // Messages travel in protobuf strings; yaml-cpp can hand back scalars that are not UTF-8 even
-  // from UTF-8 text (found by the fuzzer: aliases around NUL bytes).
+  // The one place that guarantees every message is UTF-8, which protobuf strings require:
+  // yaml-cpp can hand back scalars that are not UTF-8 even from UTF-8 text (found by the fuzzer:
+  // aliases around NUL bytes), and callers quote such scalars.
   errors_->push_back(SpecError{ReplaceInvalidUtf8(field.path), ReplaceInvalidUtf8(problem),
                                field.line, field.column});
 }
@@ -264,7 +263,9 @@ std::string SpecReader::Describe(const Field& field) {
     case YAML::NodeType::Map:
       return "a mapping";
     case YAML::NodeType::Scalar: {
-      // Long or binary junk is cut so that one bad field cannot flood the terminal.
+      // Long or binary junk is cut so that one bad field cannot flood the terminal. The cut
+      // falls on a character boundary so that "é..." stays whole; Report, not this cut, is
+      // what guarantees the message is UTF-8.
       constexpr size_t kMaxShown = 60;
       std::string text(Utf8Prefix(node.Scalar(), kMaxShown));
       const bool cut = text.size() < node.Scalar().size();

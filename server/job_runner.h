@@ -2,7 +2,9 @@
 // together, FIFO), hands out ranks and the rendezvous address, collects every rank's report at
 // each epoch boundary, decides with common::PruneDecider (the same code the standalone worker
 // uses) and sends every rank the same verdict, and ends jobs when their ranks finish or a worker
-// is lost. Speaks plain structs; the gRPC session adapter translates.
+// is lost. Speaks plain structs; the gRPC session adapter translates. Recovery (ranks coming back,
+// a decider replayed after a restart) is in job_runner_recovery.cc; how jobs ended is stored
+// through JobEnds.
 #pragma once
 
 #include <map>
@@ -17,6 +19,7 @@
 #include "common/job_spec.h"
 #include "common/mask.h"
 #include "common/prune_decider.h"
+#include "server/job_ends.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
 #include "server/progress_board.h"
@@ -151,15 +154,10 @@ class JobRunner {
     std::string reattach_cause;
   };
 
-  // How a job that no longer runs here ended, while the store has not taken it.
-  struct UnsettledEnd {
-    JobState state;
-    std::string message;
-    int64_t time_ms = 0;
-  };
-
   enum class Start { kStarted, kWaiting, kSkipped };
   static constexpr int kResumePoint = -1;
+  // A job about to run: its decider fresh, its ranks not yet placed.
+  static RunningJob NewRun(const JobRecord& record, const common::JobSpec& spec);
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
   absl::Status CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
                          int rank) const;
@@ -177,7 +175,6 @@ class JobRunner {
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);
-  bool Settle(const std::string& job_id, const UnsettledEnd& end);
   std::string NextMaster(const std::string& host);
 
   JobStore& store_;
@@ -187,10 +184,10 @@ class JobRunner {
   const int first_port_, ports_;
   int next_port_ = 0;
   std::mutex mutex_;
-  std::map<std::string, WorkerLink*> links_;       // connected sessions
-  std::map<std::string, int> used_slots_;          // per worker
-  std::map<std::string, RunningJob> running_;      // by job id
-  std::map<std::string, UnsettledEnd> unsettled_;  // by job id: SettleEnds retries them
+  std::map<std::string, WorkerLink*> links_;   // connected sessions
+  std::map<std::string, int> used_slots_;      // per worker
+  std::map<std::string, RunningJob> running_;  // by job id
+  JobEnds ends_;                               // how jobs ended, for the store
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
 };

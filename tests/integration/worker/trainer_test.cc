@@ -6,7 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/job_spec_yaml.h"
 #include "common/prune_decider.h"
+#include "tests/support/files.h"
 #include "tests/support/gloo.h"
 #include "tests/support/subprocess.h"
 #include "worker/engine/channel_groups.h"
@@ -233,15 +233,6 @@ class CoordinatorLikeDecisions final : public DecisionSource {
   common::PruneDecider decider_;
 };
 
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // A fresh run into the folder of a finished one: the earlier run is set aside whole, the new
 // run's checkpoints are kept (they used to be rotated away at once in favour of the earlier run's
 // later epochs), and a resume continues the new run, not the earlier one.
@@ -257,12 +248,12 @@ TEST(TrainerTest, AFreshRunSetsAnEarlierRunAsideAndResumesItsOwnCheckpoints) {
   auto first_part = Trainer::Create(options, *collectives);
   ASSERT_TRUE(first_part.ok()) << first_part.status();
   ASSERT_TRUE((*first_part)->Run().ok());
-  const std::vector<std::string> names = Names(dir);
+  const std::vector<std::string> names = ocs::testing::SortedFileNames(dir);
   ASSERT_EQ(names.size(), 3u) << ::testing::PrintToString(names);
   EXPECT_EQ(names[0], "checkpoint-epoch-00001.pt");
   EXPECT_EQ(names[1], "checkpoint-epoch-00002.pt");
   EXPECT_THAT(names[2], ::testing::StartsWith("earlier-run-"));
-  EXPECT_THAT(Names(dir + "/" + names[2]),
+  EXPECT_THAT(ocs::testing::SortedFileNames(dir + "/" + names[2]),
               ::testing::ElementsAre("checkpoint-epoch-00005.pt", "checkpoint-epoch-00006.pt",
                                      "model.pt", "report.json"));
 

@@ -8,16 +8,17 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/files.h"
 
 namespace ocs::worker::train {
 namespace {
 
 namespace fs = std::filesystem;
+using ::ocs::testing::SortedFileNames;
 using ::testing::HasSubstr;
 
 Checkpoint Make(const std::string& meta) {
@@ -76,15 +77,6 @@ TEST_F(CheckpointTest, AnUnfinishedWriteIsIgnoredThenClearedAway) {
   EXPECT_TRUE(fs::exists(fs::path(dir_) / "checkpoint-epoch-00004.pt"));
 }
 
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 void Damage(const fs::path& file) {
   std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
   stream.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
@@ -103,7 +95,7 @@ TEST_F(CheckpointTest, TheCheckpointJustWrittenIsNeverRotatedAway) {
   ASSERT_TRUE(WriteCheckpoint(dir, 2, Make("{\"epoch\":2}")).ok());
   ASSERT_TRUE(WriteCheckpoint(dir, 3, Make("{\"epoch\":3}")).ok());
   // The newest two of this run, and nothing of a later epoch removed.
-  EXPECT_THAT(Names(dir),
+  EXPECT_THAT(SortedFileNames(dir),
               ::testing::ElementsAre("checkpoint-epoch-00002.pt", "checkpoint-epoch-00003.pt",
                                      "checkpoint-epoch-00008.pt", "checkpoint-epoch-00009.pt"));
   fs::remove_all(dir);
@@ -116,7 +108,7 @@ TEST_F(CheckpointTest, EpochsCompareAsNumbers) {
   auto read = ReadLatestCheckpoint(dir_);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->meta_json, "{\"epoch\":100000}");
-  EXPECT_THAT(Names(dir_),
+  EXPECT_THAT(SortedFileNames(dir_),
               ::testing::ElementsAre("checkpoint-epoch-100000.pt", "checkpoint-epoch-99999.pt"));
 }
 
@@ -146,10 +138,10 @@ TEST_F(CheckpointTest, AnEarlierRunIsSetAsideWhole) {
   auto folder = SetAsideEarlierRun(dir_);
   ASSERT_TRUE(folder.ok()) << folder.status();
   EXPECT_THAT(*folder, ::testing::StartsWith(dir_ + "/earlier-run-"));
-  EXPECT_THAT(Names(*folder),
+  EXPECT_THAT(SortedFileNames(*folder),
               ::testing::ElementsAre("checkpoint-epoch-00001.pt", "checkpoint-epoch-00002.pt",
                                      "model.pt", "report.json"));
-  EXPECT_THAT(Names(dir_), ::testing::ElementsAre(fs::path(*folder).filename().string()));
+  EXPECT_THAT(SortedFileNames(dir_), ::testing::ElementsAre(fs::path(*folder).filename().string()));
   EXPECT_TRUE(absl::IsNotFound(ReadLatestCheckpoint(dir_).status()));
   // Nothing left to set aside; a second earlier run in the same second gets its own folder.
   EXPECT_EQ(*SetAsideEarlierRun(dir_), "");
@@ -157,7 +149,7 @@ TEST_F(CheckpointTest, AnEarlierRunIsSetAsideWhole) {
   auto second = SetAsideEarlierRun(dir_);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_NE(*second, *folder);
-  EXPECT_THAT(Names(*second), ::testing::ElementsAre("checkpoint-epoch-00003.pt"));
+  EXPECT_THAT(SortedFileNames(*second), ::testing::ElementsAre("checkpoint-epoch-00003.pt"));
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -105,6 +108,39 @@ TEST(WorkerRunTest, ARerunSetsTheEarlierRunAsideAndUnreadableCheckpointsFailTheR
   EXPECT_THAT(resume.err, HasSubstr("none of the 1 checkpoints in " + out + " can be read"));
   EXPECT_THAT(resume.err, HasSubstr("checkpoint-epoch-00001.pt: unreadable checkpoint"));
   EXPECT_FALSE(fs::exists(out + "/model.pt"));
+}
+
+// A standalone rank whose peer dies mid-run stops with the reason and how to go on; it used to
+// abort on Gloo's uncaught exception ("terminate called ...", a core dump).
+TEST(WorkerRunTest, ARankWhosePeerDiesStopsWithTheReasonInsteadOfAborting) {
+  OCS_SKIP_WITHOUT_GLOO();
+  std::string text =
+      ReadFile(WriteJob("peer-dies", "{dataset: synthetic, trainLimit: 512, testLimit: 64}"));
+  text.replace(text.find("epochs: 4"), 9, "epochs: 40");  // far longer than the test waits
+  const std::string job = ::testing::TempDir() + "/peer-dies-long.yaml";
+  std::ofstream(job) << text;
+  const std::string out = FreshFolder("peer-dies-out");
+  const std::string master = absl::StrCat("127.0.0.1:", PickFreePort());
+  auto rank = [&](int index) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{OCS_WORKER_BIN, "run", job, "-o", out, "--world-size", "2",
+                                 "--rank", std::to_string(index), "--master", master},
+        absl::StrCat(out, "-rank", index, ".log"));
+  };
+  auto rank0 = rank(0);
+  auto rank1 = rank(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  while (!fs::exists(out + "/checkpoint-epoch-00001.pt") && rank0->running() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(fs::exists(out + "/checkpoint-epoch-00001.pt")) << ReadFile(out + "-rank0.log");
+  rank1->Signal(SIGKILL);
+  EXPECT_EQ(rank0->Wait(std::chrono::seconds(120)), 1) << ReadFile(out + "-rank0.log");
+  const std::string log = ReadFile(out + "-rank0.log");
+  EXPECT_THAT(log, HasSubstr("error: training stopped: "));
+  EXPECT_THAT(log, HasSubstr("--resume continues from the newest checkpoint in " + out));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("terminate called")));
 }
 
 TEST(WorkerRunTest, BadInputExitsTwoWithAClearMessage) {

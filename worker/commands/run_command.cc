@@ -19,6 +19,7 @@
 #include "common/free_port.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
+#include "worker/engine/torch_error.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -58,6 +59,38 @@ void PrintSummary(const train::RunSummary& s, const std::string& output, bool ba
   std::printf(
       "final test accuracy %.2f%%, wall time %.1f s\nmodel: %s/model.pt, report: %s/report.json\n",
       100 * s.final_accuracy, s.wall_seconds, output.c_str(), output.c_str());
+}
+
+// Trains this rank to the end of the job (or --stop-after-epoch).
+int Train(const common::JobSpec& spec, const std::string& output, const RunOptions& options,
+          train::Collectives& collectives) {
+  train::TrainerOptions trainer_options;
+  trainer_options.spec = spec;
+  trainer_options.output_dir = output;
+  trainer_options.resume = options.resume;
+  trainer_options.stop_after_epoch = options.stop_after_epoch;
+  trainer_options.dense_only = options.no_prune;
+  trainer_options.cuda_graphs = !options.no_cuda_graphs;
+  trainer_options.quiet = options.quiet || options.rank != 0;
+  trainer_options.progress_bar = options.rank == 0 && isatty(STDERR_FILENO);
+  auto trainer = train::Trainer::Create(trainer_options, collectives);
+  if (!trainer.ok()) {
+    std::cerr << "error: " << trainer.status().message() << "\n";
+    return ExitCodeFor(trainer.status());
+  }
+  if (options.rank == 0 && !options.quiet) {
+    std::printf("%s: %s on %s, %d rank(s), %s\n", spec.metadata.name.c_str(),
+                spec.model.arch.c_str(), common::ToString(spec.data.dataset), options.world_size,
+                train::DescribeTorchRuntime().c_str());
+  }
+  auto summary = (*trainer)->Run();
+  if (!summary.ok()) {
+    std::cerr << "error: " << summary.status().message() << "\n";
+    return ExitCodeFor(summary.status());
+  }
+  if (options.rank == 0 && !options.quiet && summary->finished)
+    PrintSummary(*summary, output, options.no_prune);
+  return 0;
 }
 
 }  // namespace
@@ -122,33 +155,15 @@ int RunStandalone(const RunOptions& options) {
     std::cerr << "error: " << collectives.status().message() << "\n";
     return ExitCodeFor(collectives.status());
   }
-  train::TrainerOptions trainer_options;
-  trainer_options.spec = *spec;
-  trainer_options.output_dir = output;
-  trainer_options.resume = options.resume;
-  trainer_options.stop_after_epoch = options.stop_after_epoch;
-  trainer_options.dense_only = options.no_prune;
-  trainer_options.cuda_graphs = !options.no_cuda_graphs;
-  trainer_options.quiet = options.quiet || options.rank != 0;
-  trainer_options.progress_bar = options.rank == 0 && isatty(STDERR_FILENO);
-  auto trainer = train::Trainer::Create(trainer_options, **collectives);
-  if (!trainer.ok()) {
-    std::cerr << "error: " << trainer.status().message() << "\n";
-    return ExitCodeFor(trainer.status());
+  // A peer rank that dies mid-collective surfaces as an exception from Gloo or c10d, as does a
+  // device out of memory from Torch: this rank stops with the reason instead of aborting.
+  try {
+    return Train(*spec, output, options, **collectives);
+  } catch (const std::exception& e) {
+    std::cerr << "error: training stopped: " << engine::DescribeTorchError(e) << "\n"
+              << "(--resume continues from the newest checkpoint in " << output << ")\n";
+    return kExitFailure;
   }
-  if (options.rank == 0 && !options.quiet) {
-    std::printf("%s: %s on %s, %d rank(s), %s\n", spec->metadata.name.c_str(),
-                spec->model.arch.c_str(), common::ToString(spec->data.dataset), options.world_size,
-                train::DescribeTorchRuntime().c_str());
-  }
-  auto summary = (*trainer)->Run();
-  if (!summary.ok()) {
-    std::cerr << "error: " << summary.status().message() << "\n";
-    return ExitCodeFor(summary.status());
-  }
-  if (options.rank == 0 && !options.quiet && summary->finished)
-    PrintSummary(*summary, output, options.no_prune);
-  return 0;
 }
 
 int LaunchLocalRanks(const RunOptions& options, const std::string& self) {

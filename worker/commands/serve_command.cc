@@ -17,6 +17,7 @@
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
 #include "worker/agent/worker_metrics.h"
+#include "worker/engine/torch_error.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -119,7 +120,7 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
       fail(spec.status());
     }
   } catch (const std::exception& e) {
-    fail(absl::AbortedError(absl::StrCat("training stopped: ", e.what())));
+    fail(absl::AbortedError(absl::StrCat("training stopped: ", engine::DescribeTorchError(e))));
   }
   if (worker.metrics) worker.metrics->RankEnded(labels);
 }

@@ -11,23 +11,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "worker/engine/torch_error.h"
 #include "worker/files/atomic_file.h"
 
 namespace ocs::worker::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// LibTorch throws c10::Error (with a C++ backtrace users need not see) and, from the TorchScript
-// interpreter, std::runtime_error whose last line says what went wrong under a script traceback.
-std::string What(const std::exception& e) {
-  if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
-    return error->what_without_backtrace();
-  }
-  std::vector<absl::string_view> lines = absl::StrSplit(e.what(), '\n', absl::SkipWhitespace());
-  return lines.empty() ? "unknown error" : std::string(lines.back());
-}
 
 int CountNodes(torch::jit::Block* block, c10::Symbol kind) {
   int count = 0;
@@ -59,7 +49,7 @@ absl::StatusOr<torch::jit::Module> Load(const std::string& path, const c10::Devi
     return module;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model \"", path, "\" is not a TorchScript file: ", What(e)));
+        absl::StrCat("model \"", path, "\" is not a TorchScript file: ", DescribeTorchError(e)));
   }
 }
 
@@ -73,9 +63,9 @@ absl::StatusOr<at::Tensor> Forward(torch::jit::Module& module, const at::Tensor&
     }
     return output.toTensor();
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("the model refused a batch of shape [",
-                                                   absl::StrJoin(input.sizes(), ", "),
-                                                   "] (not its input shape?): ", What(e)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model refused a batch of shape [", absl::StrJoin(input.sizes(), ", "),
+                     "] (not its input shape?): ", DescribeTorchError(e)));
   }
 }
 
@@ -86,7 +76,8 @@ absl::Status Save(torch::jit::Module& module, const std::string& out) {
       module.save(temporary);
       return absl::OkStatus();
     } catch (const std::exception& e) {
-      return absl::PermissionDeniedError(absl::StrCat("writing \"", out, "\": ", What(e)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("writing \"", out, "\": ", DescribeTorchError(e)));
     }
   });
 }
@@ -122,7 +113,7 @@ absl::StatusOr<CheckOutputs> Compare(torch::jit::Module& original, torch::jit::M
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(absl::StrCat("a check batch of shape [",
                                                      absl::StrJoin(batch_shape, ", "),
-                                                     "] cannot be made: ", What(e)));
+                                                     "] cannot be made: ", DescribeTorchError(e)));
   }
   absl::StatusOr<at::Tensor> expected = Forward(original, batch);
   if (!expected.ok()) return expected.status();
@@ -132,8 +123,8 @@ absl::StatusOr<CheckOutputs> Compare(torch::jit::Module& original, torch::jit::M
     return CheckOutputs{(*actual - *expected).abs().max().item<double>(),
                         expected->abs().max().item<double>()};
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("comparing the frozen model's outputs with the original's: ", What(e)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "comparing the frozen model's outputs with the original's: ", DescribeTorchError(e)));
   }
 }
 
@@ -161,7 +152,8 @@ absl::StatusOr<FrozenModel> FreezeForServing(const std::string& in, const std::s
     frozen = torch::jit::freeze(*original);
     result.batch_norms_after = CountBatchNorms(frozen);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("freezing \"", in, "\": ", What(e)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("freezing \"", in, "\": ", DescribeTorchError(e)));
   }
 
   absl::StatusOr<CheckOutputs> check = Compare(*original, frozen, options.input_shape, device);

@@ -1,0 +1,14 @@
+// What went wrong inside LibTorch, as a user should read it. Torch stays out of this header.
+#pragma once
+
+#include <exception>
+#include <string>
+
+namespace ocs::worker::engine {
+
+// LibTorch throws c10::Error, whose what() carries a C++ backtrace users need not see, and, from
+// the TorchScript interpreter, std::runtime_error whose last line says what went wrong under a
+// script traceback. Anything else (a Gloo error) is told as it is.
+std::string DescribeTorchError(const std::exception& e);
+
+}  // namespace ocs::worker::engine

@@ -42,6 +42,7 @@ int RunSubmit(const SubmitOptions& options) {
     PrintSpecProblems(validation, options.file);
     return kExitInvalidInput;
   }
+  PrintSpecWarnings(validation, options.file);
   Connection connection(options.coordinator);
   ocs::v1::SubmitJobRequest request;
   request.set_spec_yaml(text);

@@ -22,6 +22,14 @@ void PrintSpecProblems(const ocs::v1::ValidateJobResponse& result, const std::st
   }
 }
 
+void PrintSpecWarnings(const ocs::v1::ValidateJobResponse& result, const std::string& source) {
+  for (const ocs::v1::SpecError& w : result.warnings()) {
+    std::cerr << "warning: "
+              << common::FormatSpecError({w.field(), w.problem(), w.line(), w.column()}, source)
+              << "\n";
+  }
+}
+
 CLI::App* AddValidateCommand(CLI::App& app, ValidateOptions* options) {
   CLI::App* command = app.add_subcommand(
       "validate", "Check a job spec and list every problem (no coordinator needed)");
@@ -50,8 +58,10 @@ int RunValidate(const ValidateOptions& options) {
     (void)google::protobuf::util::MessageToJsonString(result, &json, print);
     std::cout << json;
   } else if (options.output == "yaml" && result.valid()) {
+    PrintSpecWarnings(result, options.file);
     std::cout << result.canonical_yaml();
   } else if (result.valid()) {
+    PrintSpecWarnings(result, options.file);
     std::cout << options.file << ": valid PruningJob \"" << result.job_name() << "\"\n";
   } else {
     PrintSpecProblems(result, options.file);

@@ -26,5 +26,7 @@ int RunValidate(const ValidateOptions& options);
 
 // Prints a failed validation's problems to stderr, one per line after a summary line.
 void PrintSpecProblems(const ocs::v1::ValidateJobResponse& result, const std::string& source);
+// Prints a valid spec's warnings to stderr, one "warning: ..." line each.
+void PrintSpecWarnings(const ocs::v1::ValidateJobResponse& result, const std::string& source);
 
 }  // namespace ocs::client

@@ -70,6 +70,15 @@ bool ShouldPrune(const StabilitySpec& spec, int epoch, double j_bar) {
   return j_bar >= spec.threshold || epoch >= spec.sparsity_end_epoch;
 }
 
+int EarliestStableEpoch(const StabilitySpec& spec) {
+  StabilityTracker tracker(spec);
+  const Mask unchanging;  // no groups: every comparison is 1
+  // J̄ reaches 1 once `window` defined J values fill it, so this ends within history + window.
+  for (int epoch = spec.monitor_start_epoch;; ++epoch) {
+    if (tracker.Observe(epoch, unchanging)->j_bar >= spec.threshold) return epoch;
+  }
+}
+
 std::optional<int> AutoSparsityStart(const StabilitySpec& spec,
                                      const std::vector<StabilityPoint>& series) {
   // J_t is defined from the history-th mask on: series index history-1.

@@ -53,6 +53,11 @@ class StabilityTracker {
 // sparsityEndEpoch reached.
 bool ShouldPrune(const StabilitySpec& spec, int epoch, double j_bar);
 
+// The first epoch whose J̄ can reach the threshold, were the masks never to change from
+// monitorStartEpoch on: J needs `history` masks, and J̄ averages in the zeros before them. A
+// sparsityEndEpoch at or before it leaves the indicator nothing to decide.
+int EarliestStableEpoch(const StabilitySpec& spec);
+
 // The automatic sparsity start: the first epoch t > 3 of `series` where J̄_t − J̄_(t−2) <= 1e-4,
 // once J_t is defined (history masks exist). nullopt while no epoch qualifies.
 std::optional<int> AutoSparsityStart(const StabilitySpec& spec,

@@ -23,7 +23,30 @@ TEST(OcsctlValidateTest, AcceptsTheExamples) {
     const CommandResult result = RunCommand({OCSCTL_BIN, "validate", example});
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_THAT(result.out, HasSubstr("valid PruningJob"));
+    EXPECT_EQ(result.err, "");  // no warnings: their stability indicator can decide
   }
+}
+
+TEST(OcsctlValidateTest, WarnsOfAStabilityWindowThatCannotDecideButStillAccepts) {
+  const std::string path = WriteTempFile("long-window.yaml", R"(apiVersion: ocs/v1
+kind: PruningJob
+metadata: {name: long-window}
+spec:
+  model: {arch: resnet20}
+  data: {dataset: synthetic}
+  training: {epochs: 40}
+  stability: {sparsityStartEpoch: 10, sparsityEndEpoch: 20, window: 30}
+)");
+  CommandResult result = RunCommand({OCSCTL_BIN, "validate", path});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("valid PruningJob"));
+  EXPECT_THAT(result.err,
+              HasSubstr("warning: spec.stability.window: with history 3 and window 30"));
+  EXPECT_THAT(result.err, HasSubstr("the prune is always forced at epoch 20"));
+
+  result = RunCommand({OCSCTL_BIN, "validate", path, "-o", "json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("\"warnings\": ["));
 }
 
 TEST(OcsctlValidateTest, ListsEveryProblemAndExitsTwo) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/cli_parse.h"
 #include "common/free_port.h"
+#include "common/job_spec_warnings.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
 #include "worker/engine/torch_error.h"
@@ -146,6 +147,11 @@ int RunStandalone(const RunOptions& options) {
   }
   common::SetLogPattern(
       absl::StrCat("[%H:%M:%S] [%l] [", spec->metadata.name, " rank ", options.rank, "] %v"));
+  if (options.rank == 0) {
+    for (const common::SpecError& warning : common::JobSpecWarnings(*spec)) {
+      common::LogWarning(common::FormatSpecError(warning, options.job));
+    }
+  }
   train::ConfigureIntraOpThreads(options.threads);
   train::Rendezvous rendezvous{options.master, options.rank, options.world_size,
                                spec->resources.device};

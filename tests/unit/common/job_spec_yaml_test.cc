@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/job_spec_warnings.h"
 #include "common/utf8.h"
 
 namespace ocs::common {
@@ -484,6 +485,31 @@ TEST(JobSpecYamlTest, LoadJobSpecFileNamesTheFile) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()),
               ::testing::HasSubstr(absl::StrCat("(", path, ":7:16)")));
+}
+
+TEST(JobSpecWarningsTest, TheDefaultsAndTheExamplesHaveNone) {
+  auto spec = ParseJobSpec(kMinimal, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_THAT(JobSpecWarnings(*spec), ::testing::IsEmpty());
+}
+
+// A window too long for the sparsity phase runs (benchmarks force the prune on purpose), but the
+// stability indicator can never decide: the user is told, with the epochs, and how to fix it.
+TEST(JobSpecWarningsTest, AStabilityWindowTooLongToDecideBeforeTheDeadlineIsAWarning) {
+  auto spec = ParseJobSpec(WithSpec("  training: {epochs: 40}\n"
+                                    "  stability: {monitorStartEpoch: 2, sparsityStartEpoch: 3,"
+                                    " sparsityEndEpoch: 20, window: 17}\n"),
+                           "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::vector<SpecError> warnings = JobSpecWarnings(*spec);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].field, "spec.stability.window");
+  EXPECT_THAT(warnings[0].problem, ::testing::HasSubstr("at epoch 20 at the earliest"));
+  EXPECT_THAT(warnings[0].problem, ::testing::HasSubstr("always forced at epoch 20"));
+
+  // J is defined from epoch 4 (history 3 from epoch 2); 16 values of it fill the window by 19.
+  spec->stability.window = 16;
+  EXPECT_THAT(JobSpecWarnings(*spec), ::testing::IsEmpty());
 }
 
 }  // namespace

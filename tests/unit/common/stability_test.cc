@@ -87,5 +87,22 @@ TEST(RegularizationLambdaTest, FollowsTheOfficialSchedule) {
   EXPECT_DOUBLE_EQ(RegularizationLambda(spec, 30, 35), 3e-4);
 }
 
+// J needs `history` masks and J̄ averages in the zeros before them: with unchanging masks from
+// monitorStartEpoch m, J̄ is 1/3, 2/3, 1 at m+2, m+3, m+4 under the defaults (history 3, window 3).
+TEST(EarliestStableEpochTest, CountsTheMasksJAndTheWindowNeed) {
+  StabilitySpec spec;  // monitor 5, history 3, window 3, threshold 0.999
+  EXPECT_EQ(EarliestStableEpoch(spec), 9);
+  spec.threshold = 0.6;
+  EXPECT_EQ(EarliestStableEpoch(spec), 8);  // 2/3
+  spec.threshold = 0.3;
+  EXPECT_EQ(EarliestStableEpoch(spec), 7);  // 1/3
+  spec = {};
+  spec.history = 2;
+  spec.window = 1;
+  EXPECT_EQ(EarliestStableEpoch(spec), 6);
+  spec.window = 100;
+  EXPECT_EQ(EarliestStableEpoch(spec), 105);
+}
+
 }  // namespace
 }  // namespace ocs::common

@@ -11,12 +11,43 @@
 namespace ocs::api {
 namespace {
 
-// A PEM file named by `flag`; "" for no file. InvalidArgument naming both when unreadable.
-absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& flag) {
+enum class PemKind { kCertificate, kPrivateKey };
+
+// Whether `pem` holds a block of the kind, or what is wrong. gRPC only finds out when the server
+// starts ("cannot listen") or a connection's handshake fails, neither naming the file: the
+// usual mistakes (swapped files, a passphrase-protected key) are named here instead.
+absl::Status CheckPemKind(absl::string_view pem, PemKind kind) {
+  const bool has_certificate = absl::StrContains(pem, "-----BEGIN CERTIFICATE-----");
+  const bool has_key = absl::StrContains(pem, "PRIVATE KEY-----");
+  if (kind == PemKind::kCertificate) {
+    if (has_certificate) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        has_key ? "; it holds a private key: are the certificate and key swapped?" : ""));
+  }
+  if (absl::StrContains(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+      absl::StrContains(pem, "Proc-Type: 4,ENCRYPTED")) {
+    return absl::InvalidArgumentError(
+        "holds a passphrase-protected key, which gRPC cannot use (openssl pkey -in KEY -out "
+        "PLAIN writes it without one)");
+  }
+  if (has_key) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
+      has_certificate ? "; it holds a certificate: are the certificate and key swapped?" : ""));
+}
+
+// A PEM file named by `flag`; "" for no file. InvalidArgument naming both when unreadable or
+// not of the kind.
+absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& flag,
+                                    PemKind kind) {
   if (path.empty()) return std::string();
   auto content = ReadSecretFile(path, flag);
   if (!content.ok() || content->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  }
+  if (absl::Status fits = CheckPemKind(*content, kind); !fits.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " ", fits.message()));
   }
   return content;
 }
@@ -43,11 +74,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     }
     return grpc::InsecureServerCredentials();
   }
-  auto cert = ReadPem(files.cert, "--tls-cert");
+  auto cert = ReadPem(files.cert, "--tls-cert", PemKind::kCertificate);
   if (!cert.ok()) return cert.status();
-  auto key = ReadPem(files.key, "--tls-key");
+  auto key = ReadPem(files.key, "--tls-key", PemKind::kPrivateKey);
   if (!key.ok()) return key.status();
-  auto client_ca = ReadPem(files.client_ca, "--tls-client-ca");
+  auto client_ca = ReadPem(files.client_ca, "--tls-client-ca", PemKind::kCertificate);
   if (!client_ca.ok()) return client_ca.status();
   grpc::SslServerCredentialsOptions options(
       files.client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
@@ -74,12 +105,12 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
   grpc::SslCredentialsOptions options;
-  auto ca = ReadPem(files.ca_cert, "CA certificate");
+  auto ca = ReadPem(files.ca_cert, "CA certificate", PemKind::kCertificate);
   if (!ca.ok()) return ca.status();
   options.pem_root_certs = *ca;
-  auto cert = ReadPem(files.cert, "--tls-cert");
+  auto cert = ReadPem(files.cert, "--tls-cert", PemKind::kCertificate);
   if (!cert.ok()) return cert.status();
-  auto key = ReadPem(files.key, "--tls-key");
+  auto key = ReadPem(files.key, "--tls-key", PemKind::kPrivateKey);
   if (!key.ok()) return key.status();
   options.pem_cert_chain = *cert;
   options.pem_private_key = *key;

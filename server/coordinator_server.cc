@@ -21,10 +21,37 @@ CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, 
       worker_service_(std::make_unique<WorkerService>(workers, runner, artifacts, progress,
                                                       security.tokens,
                                                       security.require_worker_certificates)),
-      credentials_(security.credentials ? security.credentials
-                                        : grpc::InsecureServerCredentials()) {}
+      credentials_(security.credentials ? security.credentials : grpc::InsecureServerCredentials()),
+      tls_(security.credentials != nullptr) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+namespace {
+
+// Whether a plaintext server can bind `address` now.
+bool CanListen(const std::string& address) {
+  grpc::health::v1::Health::Service nothing;  // a server needs a service to start
+  grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.RegisterService(&nothing);
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> trial = builder.BuildAndStart();
+  if (trial) trial->Shutdown();
+  return trial && port != 0;
+}
+
+}  // namespace
+
+std::string CoordinatorServer::ListenFailure(const std::string& address) const {
+  // gRPC says why a server did not start only in its own log. With TLS, a plaintext trial on the
+  // same address tells a certificate that does not load from an address that cannot be had.
+  if (tls_ && CanListen(address)) {
+    return "--tls-cert and --tls-key do not load as a certificate and its private key (a damaged "
+           "file, or a key of another certificate)";
+  }
+  return absl::StrCat("cannot listen on ", address, " (address in use or not local?)");
+}
 
 absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
                                              Interceptors interceptors) {
@@ -42,8 +69,7 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, " (address in use or not local?)"));
+    return absl::UnavailableError(ListenFailure(address));
   }
   return port;
 }

@@ -71,7 +71,7 @@ absl::StatusOr<ocs::server::ServerSecurity> Security(const ocs::api::ServerTlsFi
   ocs::server::ServerSecurity security;
   auto credentials = ocs::api::MakeServerCredentials(tls);
   if (!credentials.ok()) return credentials.status();
-  security.credentials = *credentials;
+  if (!tls.cert.empty()) security.credentials = *credentials;  // null: plaintext
   auto tokens = ocs::api::TokenAuthenticator::FromFile(tokens_file);
   if (!tokens.ok()) return tokens.status();
   security.tokens = *std::move(tokens);

@@ -157,5 +157,43 @@ TEST_F(SecurityTest, WorkersNeedAClientCertificateAndThenRunJobsOverTls) {
   EXPECT_THAT(submitted.out, HasSubstr("succeeded"));
 }
 
+// The usual mistakes with TLS files are named at start-up, not found out at the first handshake
+// or reported as an address that cannot be listened on.
+TEST_F(SecurityTest, BadTlsFilesAreNamedAtStartUp) {
+  auto coordinator = [&](const std::string& cert, const std::string& key) {
+    return RunCommand({OCS_COORDINATOR_BIN, "--listen", "127.0.0.1:0", "--data-dir",
+                       dir_ + "/bad-tls", "--metrics-listen", "", "--tls-cert", dir_ + "/" + cert,
+                       "--tls-key", dir_ + "/" + key});
+  };
+  CommandResult swapped = coordinator("server.key", "server.pem");
+  EXPECT_EQ(swapped.exit_code, 2);
+  EXPECT_THAT(swapped.out + swapped.err,
+              HasSubstr("--tls-cert: " + dir_ + "/server.key holds no PEM certificate"));
+  EXPECT_THAT(swapped.out + swapped.err, HasSubstr("are the certificate and key swapped?"));
+
+  OpenSsl({"pkey", "-in", dir_ + "/server.key", "-aes256", "-passout", "pass:secret", "-out",
+           dir_ + "/encrypted.key"});
+  CommandResult encrypted = coordinator("server.pem", "encrypted.key");
+  EXPECT_EQ(encrypted.exit_code, 2);
+  EXPECT_THAT(encrypted.out + encrypted.err, HasSubstr("holds a passphrase-protected key"));
+
+  CommandResult not_a_pair = coordinator("server.pem", "worker.key");
+  EXPECT_EQ(not_a_pair.exit_code, 1);
+  EXPECT_THAT(not_a_pair.out + not_a_pair.err,
+              HasSubstr("--tls-cert and --tls-key do not load as a certificate and its private "
+                        "key"));
+  EXPECT_THAT(not_a_pair.out + not_a_pair.err, Not(HasSubstr("cannot listen")));
+
+  const CommandResult worker =
+      RunCommand({OCS_WORKER_BIN, "serve", "--coordinator", address_, "--tls-ca", dir_ + "/ca.key",
+                  "--metrics-listen", "", "--work-dir", dir_ + "/bad-tls-work"});
+  EXPECT_EQ(worker.exit_code, 2);
+  EXPECT_THAT(worker.err, HasSubstr(dir_ + "/ca.key holds no PEM certificate"));
+  const CommandResult key_as_ca =
+      Ocsctl({"--ca-cert", dir_ + "/ca.key", "--token-file", dir_ + "/good-token"}, {"list"});
+  EXPECT_EQ(key_as_ca.exit_code, 2);
+  EXPECT_THAT(key_as_ca.err, HasSubstr("holds no PEM certificate"));
+}
+
 }  // namespace
 }  // namespace ocs::testing

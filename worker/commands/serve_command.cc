@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/cli_parse.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
 #include "worker/agent/agent_decision_source.h"
@@ -206,7 +207,7 @@ int Serve(const ServeOptions& options) {
   auto session = agent::CoordinatorSession::Open(session_options);
   if (!session.ok()) {
     std::cerr << "error: " << session.status().message() << "\n";
-    return 1;
+    return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;  // a bad TLS file
   }
   RunSession({**session, options, metrics.get()});
   std::cerr << "error: " << (*session)->end_reason() << "\n";

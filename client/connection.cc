@@ -2,12 +2,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <vector>
 
+#include "absl/strings/str_join.h"
 #include "client/exit_codes.h"
+#include "common/suggest.h"
 #include "proto/transport_security.h"
 
 namespace ocs::client {
@@ -15,27 +21,64 @@ namespace {
 
 SecurityFlags g_security_flags;
 
-// A key of the user's config file (~/.config/ocs/config.yaml); empty when absent (a broken file
-// is named on stderr and otherwise ignored).
-std::string Configured(const char* key) {
+// The settings the user's config file may hold.
+const std::vector<std::string> kConfigKeys = {"coordinator", "caCert", "tokenFile"};
+
+std::string UserConfigPath() {
   const char* home = std::getenv("HOME");
   const char* config_home = std::getenv("XDG_CONFIG_HOME");
-  if (!home && !config_home) return "";
-  const std::string path =
-      std::string(config_home && *config_home ? config_home : std::string(home) + "/.config") +
-      "/ocs/config.yaml";
+  if (config_home && *config_home) return std::string(config_home) + "/ocs/config.yaml";
+  return home ? std::string(home) + "/.config/ocs/config.yaml" : "";
+}
+
+// One setting of the file, or nothing; what is wrong with it goes to stderr.
+std::optional<std::string> ReadSetting(const std::string& path, const YAML::Node& key,
+                                       const YAML::Node& value) {
+  const std::string name = key.IsScalar() ? key.Scalar() : "";
+  if (std::find(kConfigKeys.begin(), kConfigKeys.end(), name) == kConfigKeys.end()) {
+    const auto guess = common::ClosestMatch(name, kConfigKeys);
+    std::cerr << "warning: ignoring \"" << name << "\" in " << path << ": not a setting"
+              << (guess ? " (did you mean \"" + *guess + "\"?)" : "") << "; one of "
+              << absl::StrJoin(kConfigKeys, ", ") << "\n";
+    return std::nullopt;
+  }
+  if (!value || value.IsNull()) return std::nullopt;  // `key:` with nothing after it is unset
+  if (value.IsScalar()) return value.Scalar();
+  std::cerr << "warning: ignoring " << name << " in " << path << ": not a single value\n";
+  return std::nullopt;
+}
+
+// The user's config file (~/.config/ocs/config.yaml), read once. A broken file or setting is
+// named on stderr, once, and otherwise ignored: ocsctl still works from flags and environment.
+std::map<std::string, std::string> LoadUserConfig() {
+  std::map<std::string, std::string> settings;
+  const std::string path = UserConfigPath();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return "";
+  if (path.empty() || !std::filesystem::exists(path, ec)) return settings;
   try {
     const YAML::Node config = YAML::LoadFile(path);
-    const YAML::Node value = config.IsMap() ? config[key] : YAML::Node();
-    if (!value || value.IsNull()) return "";  // `key:` with nothing after it is unset
-    if (value.IsScalar()) return value.Scalar();
-    std::cerr << "warning: ignoring " << key << " in " << path << ": not a single value\n";
+    if (config.IsNull()) return settings;  // an empty file
+    if (!config.IsMap()) {
+      std::cerr << "warning: ignoring " << path << ": not a mapping of settings ("
+                << absl::StrJoin(kConfigKeys, ", ") << ")\n";
+      return settings;
+    }
+    for (const auto& entry : config) {
+      if (auto value = ReadSetting(path, entry.first, entry.second)) {
+        settings[entry.first.Scalar()] = *value;
+      }
+    }
   } catch (const YAML::Exception& e) {
     std::cerr << "warning: ignoring " << path << ": " << e.what() << "\n";
   }
-  return "";
+  return settings;
+}
+
+// A setting of the user's config file; empty when absent.
+std::string Configured(const std::string& key) {
+  static const std::map<std::string, std::string> settings = LoadUserConfig();
+  const auto it = settings.find(key);
+  return it == settings.end() ? "" : it->second;
 }
 
 // The flag, else the environment variable, else the config file's key.

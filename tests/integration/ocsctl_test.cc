@@ -240,6 +240,29 @@ TEST_F(OcsctlTest, TheConfigFileNamesTheCoordinator) {
       {"/usr/bin/env", "-u", "OCS_CA_CERT", "-u", "OCS_TOKEN_FILE", "-u", "XDG_CONFIG_HOME",
        "HOME=" + home, OCSCTL_BIN, "workers", "--coordinator", address_});
   EXPECT_EQ(empty_keys.exit_code, 0) << empty_keys.err;
+
+  // A misspelt setting is named with the one meant; the others still apply.
+  auto workers = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {
+        "/usr/bin/env",   "-u", "OCS_COORDINATOR", "-u",           "OCS_CA_CERT", "-u",
+        "OCS_TOKEN_FILE", "-u", "XDG_CONFIG_HOME", "HOME=" + home, OCSCTL_BIN,    "workers"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunCommand(argv);
+  };
+  std::ofstream(home + "/.config/ocs/config.yaml")
+      << "coordinater: nowhere:1\ncoordinator: " << address_ << "\n";
+  const CommandResult typo = workers({});
+  EXPECT_EQ(typo.exit_code, 0) << typo.err;
+  EXPECT_THAT(typo.err, HasSubstr("warning: ignoring \"coordinater\" in " + home +
+                                  "/.config/ocs/config.yaml: not a setting (did you mean "
+                                  "\"coordinator\"?)"));
+
+  // A broken file is named once (it was once for every setting looked up), and ignored.
+  std::ofstream(home + "/.config/ocs/config.yaml") << "coordinator: [a, b\n";
+  const CommandResult broken = workers({"--coordinator", address_});
+  EXPECT_EQ(broken.exit_code, 0) << broken.err;
+  EXPECT_THAT(broken.err, ::testing::MatchesRegex("warning: ignoring [^\n]*config.yaml: "
+                                                  "[^\n]*end of sequence flow not found\n"));
 }
 
 }  // namespace

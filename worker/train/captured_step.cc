@@ -11,6 +11,7 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/torch_error.h"
 
 namespace ocs::worker::train {
 
@@ -41,8 +42,8 @@ absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
     }
     c10::cuda::device_synchronize();
   } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("CUDA graph capture of the training step failed: ", e.what()));
+    return absl::InternalError(absl::StrCat("CUDA graph capture of the training step failed: ",
+                                            engine::DescribeTorchError(e)));
   }
   return std::unique_ptr<CapturedStep>(new CapturedStep(std::move(graph)));
 }

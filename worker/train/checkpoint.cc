@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/crash_point.h"
+#include "worker/engine/torch_error.h"
 #include "worker/files/atomic_file.h"
 
 namespace ocs::worker::train {
@@ -130,12 +131,9 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const fs::path& path) {
                                               stored.toStringRef(), ")"));
     }
     return checkpoint;
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat(path.string(), ": unreadable checkpoint (", e.what_without_backtrace(), ")"));
   } catch (const std::exception& e) {
-    return absl::DataLossError(
-        absl::StrCat(path.string(), ": unreadable checkpoint (", e.what(), ")"));
+    return absl::DataLossError(absl::StrCat(path.string(), ": unreadable checkpoint (",
+                                            engine::DescribeTorchError(e), ")"));
   }
 }
 
@@ -157,7 +155,8 @@ absl::Status WriteCheckpoint(const std::string& dir, int epoch, const Checkpoint
       archive.write("crc32", c10::IValue(ContentChecksum(checkpoint)));
       archive.save_to(temporary);
     } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("writing ", temporary, ": ", e.what()));
+      return absl::UnavailableError(
+          absl::StrCat("writing ", temporary, ": ", engine::DescribeTorchError(e)));
     }
     common::CrashPoint(common::crash_point::kCheckpointWritten);
     return absl::OkStatus();

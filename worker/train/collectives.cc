@@ -15,6 +15,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "worker/engine/torch_error.h"
 
 namespace ocs::worker::train {
 namespace {
@@ -121,6 +123,9 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
     return absl::InvalidArgumentError(
         absl::StrCat("rank ", r.rank, " is not in [0, ", r.world_size, ")"));
   }
+  // A rank may wait minutes for the others: say for what.
+  common::LogInfo(absl::StrCat("joining ", r.world_size, " rank(s) at ", r.master,
+                               " (waiting up to ", r.timeout.count(), " s for all of them)"));
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(port);
@@ -155,7 +160,8 @@ absl::StatusOr<std::unique_ptr<Collectives>> JoinProcessGroup(const Rendezvous& 
     return std::make_unique<ProcessGroupCollectives>(store, group, std::move(shutdown));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rendezvous at ", r.master, " as rank ", r.rank,
-                                               " of ", r.world_size, " failed: ", e.what()));
+                                               " of ", r.world_size,
+                                               " failed: ", engine::DescribeTorchError(e)));
   }
 }
 

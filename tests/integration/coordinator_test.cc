@@ -98,6 +98,24 @@ TEST_F(CoordinatorTest, ReturnsTheCanonicalSpecOfAValidJob) {
   auto spec = common::ParseJobSpec(response.canonical_yaml(), "canonical");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->model.arch, "resnet56");
+  EXPECT_EQ(response.warnings_size(), 0);
+}
+
+TEST_F(CoordinatorTest, AValidJobsWarningsComeBackWithIt) {
+  std::string yaml = ReadFile("examples/resnet56-cifar10.yaml");
+  const std::string stability = "history: 3, window: 3}";
+  ASSERT_NE(yaml.find(stability), std::string::npos);
+  // J̄ can first reach the threshold at 5 + 29 + 99 = 133, after sparsityEndEpoch 130.
+  yaml.replace(yaml.find(stability), stability.size(), "history: 30, window: 100}");
+  ocs::v1::ValidateJobRequest request;
+  request.set_spec_yaml(yaml);
+  ocs::v1::ValidateJobResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->ValidateJob(&context, request, &response).ok());
+  EXPECT_TRUE(response.valid());
+  ASSERT_EQ(response.warnings_size(), 1);
+  EXPECT_EQ(response.warnings(0).field(), "spec.stability.window");
+  EXPECT_THAT(response.warnings(0).problem(), ::testing::HasSubstr("at epoch 133 at the earliest"));
 }
 
 TEST_F(CoordinatorTest, SubmitGetListCancelAndTheirErrors) {

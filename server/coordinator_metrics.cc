@@ -1,5 +1,6 @@
 #include "server/coordinator_metrics.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
@@ -12,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -389,6 +391,20 @@ class RpcInterceptor final : public grpc::experimental::Interceptor {
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// The full names ("/ocs.v1.JobService/SubmitJob") of the methods the coordinator serves.
+std::set<std::string> ServedMethods() {
+  std::set<std::string> methods;
+  for (const char* service :
+       {"ocs.v1.JobService", "ocs.v1.WorkerService", "grpc.health.v1.Health"}) {
+    const google::protobuf::ServiceDescriptor* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    for (int i = 0; descriptor && i < descriptor->method_count(); ++i) {
+      methods.insert(absl::StrCat("/", service, "/", descriptor->method(i)->name()));
+    }
+  }
+  return methods;
+}
+
 class RpcCounterFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   RpcCounterFactory(prometheus::Family<prometheus::Counter>& calls,
@@ -396,10 +412,14 @@ class RpcCounterFactory final : public grpc::experimental::ServerInterceptorFact
       : calls_(calls), latency_(latency) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RpcInterceptor(info->method(), calls_, latency_);
+    // Any client can call any path: a label taken from it as is would let junk calls add series
+    // without end.
+    const bool served = served_.count(info->method()) > 0;
+    return new RpcInterceptor(served ? info->method() : "unknown", calls_, latency_);
   }
 
  private:
+  const std::set<std::string> served_ = ServedMethods();
   prometheus::Family<prometheus::Counter>& calls_;
   prometheus::Family<prometheus::Histogram>& latency_;
 };

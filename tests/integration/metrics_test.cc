@@ -3,11 +3,13 @@
 // name exactly the metrics docs/metrics.md documents, move as the job runs, and what Prometheus
 // stored must be the stability series the coordinator decided.
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <set>
 #include <thread>
@@ -89,7 +91,8 @@ class MetricsTest : public ::testing::Test {
     dir_ = absl::StrCat(::testing::TempDir(), "/metrics-", getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const std::string address = absl::StrCat("127.0.0.1:", PickFreePort());
+    address_ = absl::StrCat("127.0.0.1:", PickFreePort());
+    const std::string& address = address_;
     coordinator_port_ = PickFreePort();
     worker_port_ = PickFreePort();
     prometheus_port_ = PickFreePort();
@@ -190,7 +193,7 @@ class MetricsTest : public ::testing::Test {
            ReadFile(dir_ + "/prometheus.log");
   }
 
-  static inline std::string dir_, job_id_;
+  static inline std::string dir_, job_id_, address_;
   static inline int coordinator_port_ = 0, worker_port_ = 0, prometheus_port_ = 0;
   static inline Subprocess *coordinator_ = nullptr, *worker_ = nullptr, *prometheus_ = nullptr;
   static inline ocs::v1::JobService::Stub* jobs_ = nullptr;
@@ -263,6 +266,28 @@ TEST_F(MetricsTest, AJobsValuesMoveAsItRunsAndEndAtWhatTheStoreHolds) {
   EXPECT_GT(*Sample(worker, "ocs_worker_step_duration_seconds_count", {JobLabel()}), 0.0);
   EXPECT_EQ(Sample(worker, "ocs_worker_ranks", {}), 0.0);
   EXPECT_GT(*Sample(worker, "ocs_worker_resident_memory_bytes", {}), 1e6);
+}
+
+// Any client can call any path: junk calls are counted under one label, never as series of their
+// own (each used to add 18 that stayed until a restart).
+TEST_F(MetricsTest, CallsToPathsTheCoordinatorDoesNotServeAreCountedAsUnknown) {
+  grpc::GenericStub stub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext context;
+    grpc::Slice empty("");
+    const grpc::ByteBuffer request(&empty, 1);
+    grpc::ByteBuffer response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, absl::StrCat("/junk.Service/Method", i), grpc::StubOptions(), &request,
+                   &response, [&](grpc::Status status) { done.set_value(status); });
+    EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  const std::string metrics = HttpGet(coordinator_port_, "/metrics").body;
+  EXPECT_THAT(metrics, ::testing::Not(::testing::HasSubstr("junk.Service")));
+  EXPECT_GE(
+      Sample(metrics, "ocs_rpc_requests_total", {"method=\"unknown\"", "code=\"UNIMPLEMENTED\""})
+          .value_or(0),
+      3.0);
 }
 
 TEST_F(MetricsTest, PrometheusStoredTheStabilitySeriesTheCoordinatorDecided) {

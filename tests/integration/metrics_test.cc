@@ -260,9 +260,11 @@ TEST_F(MetricsTest, AJobsValuesMoveAsItRunsAndEndAtWhatTheStoreHolds) {
   EXPECT_GE(*Sample(metrics, "ocs_rpc_requests_total",
                     {"method=\"/ocs.v1.JobService/SubmitJob\"", "code=\"OK\""}),
             1.0);
-  // The worker's rank trained at some speed, and its series outlive it for a while.
+  // The worker's rank ended: its series outlive it for a while, at 0 images per second (a last
+  // value kept would count in the job's throughput after it ended). PrometheusStored... checks
+  // the speed it trained at.
   const std::string worker = HttpGet(worker_port_, "/metrics").body;
-  EXPECT_GT(*Sample(worker, "ocs_worker_images_per_second", {JobLabel(), "rank=\"0\""}), 0.0);
+  EXPECT_EQ(Sample(worker, "ocs_worker_images_per_second", {JobLabel(), "rank=\"0\""}), 0.0);
   EXPECT_GT(*Sample(worker, "ocs_worker_step_duration_seconds_count", {JobLabel()}), 0.0);
   EXPECT_EQ(Sample(worker, "ocs_worker_ranks", {}), 0.0);
   EXPECT_GT(*Sample(worker, "ocs_worker_resident_memory_bytes", {}), 1e6);
@@ -318,10 +320,19 @@ TEST_F(MetricsTest, PrometheusStoredTheStabilitySeriesTheCoordinatorDecided) {
   for (double value : scraped) EXPECT_TRUE(decided_near(value)) << value;
   EXPECT_GE(std::set<double>(scraped.begin(), scraped.end()).size(), 2u);
   EXPECT_NEAR(scraped.back(), LastStability(stored).j_bar(), 1e-13);
-  // And the worker was scraped too.
+  // And the worker was scraped too, its rank training at some speed while it ran.
   const HttpResponse up =
       HttpGet(prometheus_port_, "/api/v1/query?query=" + UrlEncode("up{job=\"ocs-worker\"}"));
   EXPECT_THAT(up.body, ::testing::HasSubstr("\"1\"]")) << up.body;
+  const HttpResponse speed = HttpGet(
+      prometheus_port_,
+      absl::StrCat("/api/v1/query?query=",
+                   UrlEncode(absl::StrCat("max_over_time(ocs_worker_images_per_second{job_id=\"",
+                                          job_id_, "\"}[10m])"))));
+  ASSERT_EQ(speed.status, 200) << speed.body;
+  const nlohmann::json fastest = nlohmann::json::parse(speed.body)["data"]["result"];
+  ASSERT_EQ(fastest.size(), 1u) << speed.body;
+  EXPECT_GT(std::stod(fastest[0]["value"][1].get<std::string>()), 0.0) << speed.body;
 }
 
 // The shipped dashboard and scrape configuration: valid, and built only on metrics that exist.

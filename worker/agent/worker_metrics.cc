@@ -42,6 +42,32 @@ class ResidentMemory final : public prometheus::Collectable {
   }
 };
 
+// The GPU's memory, read at each scrape: a value set at epoch ends went stale between jobs.
+class DeviceMemoryCollector final : public prometheus::Collectable {
+ public:
+  explicit DeviceMemoryCollector(DeviceMemoryProbe probe) : probe_(std::move(probe)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const DeviceMemoryReading reading =
+        (probe_ ? probe_() : std::nullopt).value_or(DeviceMemoryReading{});
+    prometheus::MetricFamily family{
+        "ocs_worker_device_memory_bytes",
+        "GPU memory in use (state=used, by every process) and in all (total)",
+        prometheus::MetricType::Gauge,
+        {}};
+    for (const auto& [state, bytes] :
+         {std::pair{"used", reading.used_bytes}, std::pair{"total", reading.total_bytes}}) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"state", state}};
+      metric.gauge.value = static_cast<double>(bytes);
+      family.metric.push_back(metric);
+    }
+    return {family};
+  }
+
+ private:
+  const DeviceMemoryProbe probe_;
+};
+
 prometheus::Labels LabelsOf(const RankLabels& r) {
   return {{"job_id", r.job_id}, {"job_name", r.job_name}, {"rank", absl::StrCat(r.rank)}};
 }
@@ -56,18 +82,36 @@ struct WorkerMetrics::Impl {
     std::optional<SteadyClock::time_point> ended;
   };
 
-  std::unique_ptr<prometheus::Exposer> exposer;
+  // Drops expired rank series, then collects the registry: series of an idle worker's ended
+  // ranks went away only when a new rank started.
+  class RankSeriesCollector final : public prometheus::Collectable {
+   public:
+    explicit RankSeriesCollector(Impl& impl) : impl_(impl) {}
+    std::vector<prometheus::MetricFamily> Collect() const override {
+      {
+        std::lock_guard<std::mutex> lock(impl_.mutex);
+        impl_.Prune();
+      }
+      return impl_.registry->Collect();
+    }
+
+   private:
+    Impl& impl_;
+  };
+
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<ResidentMemory> resident = std::make_shared<ResidentMemory>();
+  std::shared_ptr<DeviceMemoryCollector> device_memory;
+  std::shared_ptr<RankSeriesCollector> rank_series = std::make_shared<RankSeriesCollector>(*this);
   prometheus::Family<prometheus::Gauge>* images_per_second = nullptr;
   prometheus::Family<prometheus::Histogram>* step_seconds = nullptr;
   prometheus::Family<prometheus::Counter>* allreduce_seconds = nullptr;
   prometheus::Gauge* ranks = nullptr;
-  prometheus::Gauge* device_used = nullptr;
-  prometheus::Gauge* device_total = nullptr;
   std::chrono::seconds retention{900};
   std::mutex mutex;
   std::map<std::tuple<std::string, int>, Series> series;  // by (job, rank)
+  // Last: destroyed first, so that no scrape reaches the members above as they go.
+  std::unique_ptr<prometheus::Exposer> exposer;
 
   // Requires mutex.
   Series& Of(const RankLabels& rank) {
@@ -103,6 +147,7 @@ WorkerMetrics::~WorkerMetrics() = default;
 
 absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::string& listen,
                                                                     const std::string& device,
+                                                                    DeviceMemoryProbe device_memory,
                                                                     int64_t retention_seconds) {
   auto impl = std::make_unique<Impl>();
   try {
@@ -130,20 +175,16 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::s
                      .Help("Ranks this worker runs now")
                      .Register(r)
                      .Add({});
-  auto& memory = prometheus::BuildGauge()
-                     .Name("ocs_worker_device_memory_bytes")
-                     .Help("GPU memory in use (state=used, by every process) and in all (total)")
-                     .Register(r);
-  impl->device_used = &memory.Add({{"state", "used"}});
-  impl->device_total = &memory.Add({{"state", "total"}});
   prometheus::BuildGauge()
       .Name("ocs_worker_info")
       .Help("1; labels name the worker's release and device type")
       .Register(r)
       .Add({{"version", common::kVersion}, {"device", device}})
       .Set(1);
-  impl->exposer->RegisterCollectable(impl->registry);
+  impl->device_memory = std::make_shared<DeviceMemoryCollector>(std::move(device_memory));
+  impl->exposer->RegisterCollectable(impl->rank_series);
   impl->exposer->RegisterCollectable(impl->resident);
+  impl->exposer->RegisterCollectable(impl->device_memory);
   return std::unique_ptr<WorkerMetrics>(new WorkerMetrics(std::move(impl)));
 }
 
@@ -174,13 +215,12 @@ void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second,
 
 void WorkerMetrics::RankEnded(const RankLabels& rank) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->Of(rank).ended = SteadyClock::now();
+  Impl::Series& s = impl_->Of(rank);
+  // A rank that stopped trains no images: a last value kept would count in a job's sum, twice
+  // over once the job restarts elsewhere.
+  s.images_per_second->Set(0);
+  s.ended = SteadyClock::now();
   impl_->ranks->Decrement();
-}
-
-void WorkerMetrics::DeviceMemory(int64_t used_bytes, int64_t total_bytes) {
-  impl_->device_used->Set(static_cast<double>(used_bytes));
-  impl_->device_total->Set(static_cast<double>(total_bytes));
 }
 
 }  // namespace ocs::worker::agent

@@ -5,12 +5,21 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 
 namespace ocs::worker::agent {
+
+// GPU memory in use (by every process) and in all.
+struct DeviceMemoryReading {
+  int64_t used_bytes = 0, total_bytes = 0;
+};
+// Reads it at each scrape; nullopt without a GPU.
+using DeviceMemoryProbe = std::function<std::optional<DeviceMemoryReading>()>;
 
 // Which rank a series belongs to.
 struct RankLabels {
@@ -21,10 +30,11 @@ struct RankLabels {
 class WorkerMetrics {
  public:
   // Starts the HTTP endpoint on `listen` (host:port; port 0 picks a free one); Unavailable naming
-  // the address when it cannot listen there. `retention_seconds`: how long an ended rank's series
-  // stay.
+  // the address when it cannot listen there. `device_memory` (may be empty) is read at each
+  // scrape. `retention_seconds`: how long an ended rank's series stay.
   static absl::StatusOr<std::unique_ptr<WorkerMetrics>> Serve(const std::string& listen,
                                                               const std::string& device,
+                                                              DeviceMemoryProbe device_memory = {},
                                                               int64_t retention_seconds = 900);
   ~WorkerMetrics();
 
@@ -34,8 +44,8 @@ class WorkerMetrics {
   void Step(const RankLabels& rank, double seconds);
   // An epoch ended: its training throughput and the seconds its all-reduces took.
   void Epoch(const RankLabels& rank, double images_per_second, double allreduce_seconds);
+  // Its images per second drop to 0; its series stay for the retention, then disappear.
   void RankEnded(const RankLabels& rank);
-  void DeviceMemory(int64_t used_bytes, int64_t total_bytes);
 
  private:
   struct Impl;

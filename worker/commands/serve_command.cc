@@ -70,9 +70,6 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
     if (worker.metrics) {
       worker.metrics->Epoch(labels, r.images_per_second, r.timings.allreduce_s);
-      if (auto memory = train::CudaMemory()) {
-        worker.metrics->DeviceMemory(memory->used_bytes, memory->total_bytes);
-      }
     }
     if (assignment.rank == 0) {
       common::LogInfo(absl::StrFormat(
@@ -196,7 +193,12 @@ int Serve(const ServeOptions& options) {
       std::chrono::seconds(options.upload_retry_seconds)};
   std::unique_ptr<agent::WorkerMetrics> metrics;
   if (!options.metrics_listen.empty()) {
-    auto served = agent::WorkerMetrics::Serve(options.metrics_listen, options.device);
+    auto served = agent::WorkerMetrics::Serve(
+        options.metrics_listen, options.device, []() -> std::optional<agent::DeviceMemoryReading> {
+          const auto memory = train::CudaMemory();
+          if (!memory) return std::nullopt;
+          return agent::DeviceMemoryReading{memory->used_bytes, memory->total_bytes};
+        });
     if (!served.ok()) {
       std::cerr << "error: " << served.status().message() << "\n";
       return 1;

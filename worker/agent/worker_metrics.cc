@@ -168,7 +168,7 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::s
                             .Register(r);
   impl->allreduce_seconds = &prometheus::BuildCounter()
                                  .Name("ocs_worker_allreduce_seconds_total")
-                                 .Help("Seconds the rank spent in all-reduce (gradients, totals)")
+                                 .Help("Seconds the rank spent in the all-reduce of its gradients")
                                  .Register(r);
   impl->ranks = &prometheus::BuildGauge()
                      .Name("ocs_worker_ranks")
@@ -205,12 +205,14 @@ void WorkerMetrics::Step(const RankLabels& rank, double seconds) {
   impl_->Of(rank).step_seconds->Observe(seconds);
 }
 
-void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second,
-                          double allreduce_seconds) {
+void WorkerMetrics::AllReduce(const RankLabels& rank, double seconds) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  Impl::Series& s = impl_->Of(rank);
-  s.images_per_second->Set(images_per_second);
-  s.allreduce_seconds->Increment(allreduce_seconds);
+  impl_->Of(rank).allreduce_seconds->Increment(seconds);
+}
+
+void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Of(rank).images_per_second->Set(images_per_second);
 }
 
 void WorkerMetrics::RankEnded(const RankLabels& rank) {

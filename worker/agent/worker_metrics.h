@@ -42,8 +42,10 @@ class WorkerMetrics {
   void RankStarted(const RankLabels& rank);
   // One training step took `seconds` (data, forward, backward, all-reduce and update).
   void Step(const RankLabels& rank, double seconds);
-  // An epoch ended: its training throughput and the seconds its all-reduces took.
-  void Epoch(const RankLabels& rank, double images_per_second, double allreduce_seconds);
+  // A step's gradient all-reduce took `seconds`: counted per step, so that its rate is smooth.
+  void AllReduce(const RankLabels& rank, double seconds);
+  // An epoch ended at this training throughput.
+  void Epoch(const RankLabels& rank, double images_per_second);
   // Its images per second drop to 0; its series stay for the retention, then disappear.
   void RankEnded(const RankLabels& rank);
 

@@ -51,25 +51,28 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
   };
   trainer_options.on_step = [&, last_step = std::chrono::steady_clock::time_point(),
                              last_progress = std::chrono::steady_clock::time_point()](
-                                int epoch, int64_t step, int64_t steps) mutable {
+                                const train::StepDone& done) mutable {
     const auto now = std::chrono::steady_clock::now();
-    // Step to step; an epoch's first step would also count the evaluation and boundary before it.
-    if (worker.metrics && step > 1) {
-      worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
+    if (worker.metrics) {
+      worker.metrics->AllReduce(labels, done.allreduce_s);
+      // Step to step; an epoch's first step would also count the evaluation and boundary before.
+      if (done.step > 1) {
+        worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
+      }
     }
     last_step = now;
     // Rank 0 tells the coordinator a few times a second at most: enough for a progress bar.
     if (assignment.rank != 0) return;
-    if (step < steps && now - last_progress < std::chrono::milliseconds(250)) return;
+    if (done.step < done.steps && now - last_progress < std::chrono::milliseconds(250)) return;
     last_progress = now;
-    session.Progress(assignment, epoch, step, steps);
+    session.Progress(assignment, done.epoch, done.step, done.steps);
   };
   agent::AgentDecisionSource decisions(session, assignment, spec.stability.monitor_start_epoch);
   auto trainer = train::Trainer::Create(trainer_options, **collectives, &decisions);
   if (!trainer.ok()) return fail(trainer.status());
   (*trainer)->OnEpoch([&](const train::EpochRecord& r) {
     if (worker.metrics) {
-      worker.metrics->Epoch(labels, r.images_per_second, r.timings.allreduce_s);
+      worker.metrics->Epoch(labels, r.images_per_second);
     }
     if (assignment.rank == 0) {
       common::LogInfo(absl::StrFormat(

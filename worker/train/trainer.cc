@@ -443,7 +443,8 @@ absl::Status Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
 
     t = Clock::now();
     averager.Average(model->parameters());
-    record->timings.allreduce_s += Since(t);
+    const double allreduce_s = Since(t);
+    record->timings.allreduce_s += allreduce_s;
 
     t = Clock::now();
     MultiTensorSgdStep(*optimizer, record->lr);
@@ -452,7 +453,7 @@ absl::Status Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
     examples += count;
     ++iteration;
     bar.Update(i + 1, batches.size());
-    if (options.on_step) options.on_step(epoch, i + 1, batches.size());
+    if (options.on_step) options.on_step({epoch, i + 1, batches.size(), allreduce_s});
   }
   bar.Clear();
   const Totals totals =

@@ -23,6 +23,14 @@ class NetworkModel;
 
 namespace ocs::worker::train {
 
+// One training step done: which, and the seconds its gradient all-reduce took (as the host sees
+// it on a GPU).
+struct StepDone {
+  int epoch = 0;
+  int64_t step = 0, steps = 0;  // steps done in the epoch, and the epoch's steps
+  double allreduce_s = 0;
+};
+
 struct TrainerOptions {
   common::JobSpec spec;
   std::string output_dir;  // checkpoints, model.pt, report.json
@@ -34,8 +42,8 @@ struct TrainerOptions {
   bool cuda_graphs = true;    // on a GPU, replay the training step as a CUDA graph
   // Polled every step: true stops the run with Cancelled (the coordinator cancelled this rank).
   std::function<bool()> stop_requested;
-  // Called after every training step with (epoch, steps done, steps in the epoch).
-  std::function<void(int, int64_t, int64_t)> on_step;
+  // Called after every training step.
+  std::function<void(const StepDone&)> on_step;
 };
 
 struct EpochTimings {

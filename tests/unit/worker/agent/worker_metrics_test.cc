@@ -28,14 +28,17 @@ TEST(WorkerMetricsTest, AnEndedRankTrainsNoImagesAndItsSeriesStayForTheRetention
   auto metrics = WorkerMetrics::Serve("127.0.0.1:0", "cpu");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   (*metrics)->RankStarted(kRank);
-  (*metrics)->Epoch(kRank, 1234.5, 0.25);
+  (*metrics)->Epoch(kRank, 1234.5);
+  (*metrics)->AllReduce(kRank, 0.25);
   EXPECT_THAT(Scrape(**metrics), HasSubstr("ocs_worker_images_per_second{job_id=\"job-1\","
                                            "job_name=\"demo\",rank=\"0\"} 1234.5"));
   (*metrics)->RankEnded(kRank);
   const std::string ended = Scrape(**metrics);
   EXPECT_THAT(ended, HasSubstr("ocs_worker_images_per_second{job_id=\"job-1\",job_name=\"demo\","
                                "rank=\"0\"} 0\n"));
-  EXPECT_THAT(ended, HasSubstr("ocs_worker_allreduce_seconds_total{job_id=\"job-1\""));
+  EXPECT_THAT(ended,
+              HasSubstr("ocs_worker_allreduce_seconds_total{job_id=\"job-1\",job_name=\"demo\","
+                        "rank=\"0\"} 0.25\n"));
   EXPECT_THAT(ended, HasSubstr("ocs_worker_ranks 0\n"));
 }
 
@@ -44,7 +47,7 @@ TEST(WorkerMetricsTest, AnIdleWorkerDropsEndedRanksOnceTheRetentionHasPassed) {
   auto metrics = WorkerMetrics::Serve("127.0.0.1:0", "cpu", {}, /*retention_seconds=*/0);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   (*metrics)->RankStarted(kRank);
-  (*metrics)->Epoch(kRank, 100, 0.5);
+  (*metrics)->Epoch(kRank, 100);
   (*metrics)->RankEnded(kRank);
   const std::string idle = Scrape(**metrics);
   EXPECT_THAT(idle, Not(HasSubstr("job-1")));

@@ -237,7 +237,13 @@ class StoreCollector final : public prometheus::Collectable {
       free.Add(labels, w.free_slots);
     }
     for (const auto& [state, n] : states) by_state.Add({{"state", state}}, n);
-    for (Family* f : {&jobs, &queue, &by_state, &age, &slots, &free}) out.push_back(f->Take());
+    Family lost("ocs_workers_lost_total",
+                "Workers declared lost (their lease ran out) since the coordinator started",
+                MetricType::Counter);
+    lost.Add({}, static_cast<double>(workers_.LostCount()));
+    for (Family* f : {&jobs, &queue, &by_state, &lost, &age, &slots, &free}) {
+      out.push_back(f->Take());
+    }
   }
 
   void CollectJobs(std::vector<MetricFamily>& out) const {

@@ -48,6 +48,7 @@ absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id) {
   }
   if (!Alive(it->second)) {
     workers_.erase(it);
+    ++lost_;
     return absl::NotFoundError(
         absl::StrCat("worker \"", worker_id, "\" missed its lease: register again"));
   }
@@ -65,8 +66,14 @@ std::vector<std::string> WorkerRegistry::ExpireLeases() {
     }
     expired.push_back(it->first);
     it = workers_.erase(it);
+    ++lost_;
   }
   return expired;
+}
+
+int64_t WorkerRegistry::LostCount() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lost_;
 }
 
 bool WorkerRegistry::Contains(const std::string& worker_id) const {

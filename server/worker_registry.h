@@ -37,6 +37,9 @@ class WorkerRegistry {
   absl::Status Heartbeat(const std::string& worker_id);
   // Drops workers whose lease ran out; returns their ids.
   std::vector<std::string> ExpireLeases();
+  // Workers dropped because their lease ran out, since the coordinator started: they are listed
+  // for at most a second (until ExpireLeases), too short for a scrape to see.
+  int64_t LostCount() const;
   std::vector<WorkerInfo> List() const;
   bool Contains(const std::string& worker_id) const;
   // Keeps free_slots current as ranks start and end (unknown workers are ignored).
@@ -52,6 +55,7 @@ class WorkerRegistry {
   const std::string version_;
   mutable std::mutex mutex_;
   std::map<std::string, WorkerInfo> workers_;
+  int64_t lost_ = 0;
 };
 
 }  // namespace ocs::server

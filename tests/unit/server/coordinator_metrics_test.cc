@@ -148,6 +148,13 @@ TEST_F(CoordinatorMetricsTest, WorkersAreIdleBusyOrLost) {
                                            "\",host=\"10.0.0.1\"} 10")));
   now_ms_ += 31'000;  // past the lease
   EXPECT_THAT(Scrape(), HasSubstr("ocs_workers{state=\"lost\"} 2"));
+  EXPECT_THAT(Scrape(), HasSubstr("ocs_workers_lost_total 0"));
+  // The coordinator drops them within a second, long before most scrapes: the counter keeps
+  // that they were lost.
+  EXPECT_EQ(workers_.ExpireLeases().size(), 2u);
+  text = Scrape();
+  EXPECT_THAT(text, HasSubstr("ocs_workers{state=\"lost\"} 0"));
+  EXPECT_THAT(text, HasSubstr("ocs_workers_lost_total 2"));
 }
 
 TEST_F(CoordinatorMetricsTest, AnAddressInUseIsAClearError) {

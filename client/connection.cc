@@ -34,7 +34,11 @@ std::string UserConfigPath() {
 // One setting of the file, or nothing; what is wrong with it goes to stderr.
 std::optional<std::string> ReadSetting(const std::string& path, const YAML::Node& key,
                                        const YAML::Node& value) {
-  const std::string name = key.IsScalar() ? key.Scalar() : "";
+  if (!key.IsScalar()) {
+    std::cerr << "warning: ignoring a setting of " << path << " whose name is not a string\n";
+    return std::nullopt;
+  }
+  const std::string& name = key.Scalar();
   if (std::find(kConfigKeys.begin(), kConfigKeys.end(), name) == kConfigKeys.end()) {
     const auto guess = common::ClosestMatch(name, kConfigKeys);
     std::cerr << "warning: ignoring \"" << name << "\" in " << path << ": not a setting"

@@ -17,7 +17,9 @@ enum class PemKind { kCertificate, kPrivateKey };
 // starts ("cannot listen") or a connection's handshake fails, neither naming the file: the
 // usual mistakes (swapped files, a passphrase-protected key) are named here instead.
 absl::Status CheckPemKind(absl::string_view pem, PemKind kind) {
-  const bool has_certificate = absl::StrContains(pem, "-----BEGIN CERTIFICATE-----");
+  // "BEGIN CERTIFICATE", and OpenSSL's "TRUSTED CERTIFICATE" and "X509 CERTIFICATE" forms, which
+  // gRPC loads as well.
+  const bool has_certificate = absl::StrContains(pem, "CERTIFICATE-----");
   const bool has_key = absl::StrContains(pem, "PRIVATE KEY-----");
   if (kind == PemKind::kCertificate) {
     if (has_certificate) return absl::OkStatus();

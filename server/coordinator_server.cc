@@ -22,7 +22,8 @@ CoordinatorServer::CoordinatorServer(JobManager& jobs, WorkerRegistry& workers, 
                                                       security.tokens,
                                                       security.require_worker_certificates)),
       credentials_(security.credentials ? security.credentials : grpc::InsecureServerCredentials()),
-      tls_(security.credentials != nullptr) {}
+      tls_(security.credentials != nullptr),
+      client_ca_(security.require_worker_certificates) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
@@ -47,8 +48,10 @@ std::string CoordinatorServer::ListenFailure(const std::string& address) const {
   // gRPC says why a server did not start only in its own log. With TLS, a plaintext trial on the
   // same address tells a certificate that does not load from an address that cannot be had.
   if (tls_ && CanListen(address)) {
-    return "--tls-cert and --tls-key do not load as a certificate and its private key (a damaged "
-           "file, or a key of another certificate)";
+    return absl::StrCat(
+        "--tls-cert and --tls-key do not load as a certificate and its private key (a damaged "
+        "file, or a key of another certificate)",
+        client_ca_ ? ", or --tls-client-ca does not load" : "");
   }
   return absl::StrCat("cannot listen on ", address, " (address in use or not local?)");
 }

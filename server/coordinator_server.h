@@ -65,6 +65,7 @@ class CoordinatorServer {
 
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   bool tls_ = false;
+  bool client_ca_ = false;  // --tls-client-ca was given
 };
 
 }  // namespace ocs::server

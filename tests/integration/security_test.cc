@@ -193,6 +193,11 @@ TEST_F(SecurityTest, BadTlsFilesAreNamedAtStartUp) {
       Ocsctl({"--ca-cert", dir_ + "/ca.key", "--token-file", dir_ + "/good-token"}, {"list"});
   EXPECT_EQ(key_as_ca.exit_code, 2);
   EXPECT_THAT(key_as_ca.err, HasSubstr("holds no PEM certificate"));
+  // OpenSSL's "TRUSTED CERTIFICATE" form is a certificate too: gRPC loads it.
+  OpenSsl({"x509", "-in", dir_ + "/ca.pem", "-trustout", "-out", dir_ + "/ca-trusted.pem"});
+  const CommandResult trusted = Ocsctl(
+      {"--ca-cert", dir_ + "/ca-trusted.pem", "--token-file", dir_ + "/good-token"}, {"list"});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
 }
 
 }  // namespace

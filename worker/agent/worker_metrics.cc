@@ -82,11 +82,11 @@ struct WorkerMetrics::Impl {
     std::optional<SteadyClock::time_point> ended;
   };
 
-  // Drops expired rank series, then collects the registry: series of an idle worker's ended
-  // ranks went away only when a new rank started.
-  class RankSeriesCollector final : public prometheus::Collectable {
+  // The registry, with expired rank series dropped first: series of an idle worker's ended ranks
+  // went away only when a new rank started.
+  class RegistryWithoutExpiredRanks final : public prometheus::Collectable {
    public:
-    explicit RankSeriesCollector(Impl& impl) : impl_(impl) {}
+    explicit RegistryWithoutExpiredRanks(Impl& impl) : impl_(impl) {}
     std::vector<prometheus::MetricFamily> Collect() const override {
       {
         std::lock_guard<std::mutex> lock(impl_.mutex);
@@ -102,7 +102,8 @@ struct WorkerMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<ResidentMemory> resident = std::make_shared<ResidentMemory>();
   std::shared_ptr<DeviceMemoryCollector> device_memory;
-  std::shared_ptr<RankSeriesCollector> rank_series = std::make_shared<RankSeriesCollector>(*this);
+  std::shared_ptr<RegistryWithoutExpiredRanks> collected =
+      std::make_shared<RegistryWithoutExpiredRanks>(*this);
   prometheus::Family<prometheus::Gauge>* images_per_second = nullptr;
   prometheus::Family<prometheus::Histogram>* step_seconds = nullptr;
   prometheus::Family<prometheus::Counter>* allreduce_seconds = nullptr;
@@ -182,7 +183,7 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::s
       .Add({{"version", common::kVersion}, {"device", device}})
       .Set(1);
   impl->device_memory = std::make_shared<DeviceMemoryCollector>(std::move(device_memory));
-  impl->exposer->RegisterCollectable(impl->rank_series);
+  impl->exposer->RegisterCollectable(impl->collected);
   impl->exposer->RegisterCollectable(impl->resident);
   impl->exposer->RegisterCollectable(impl->device_memory);
   return std::unique_ptr<WorkerMetrics>(new WorkerMetrics(std::move(impl)));

@@ -43,6 +43,7 @@ class WorkerMetrics {
   // One training step took `seconds` (data, forward, backward, all-reduce and update).
   void Step(const RankLabels& rank, double seconds);
   // A step's gradient all-reduce took `seconds`: counted per step, so that its rate is smooth.
+  // The serve command counts the steps it times with Step, so that the two divide into a share.
   void AllReduce(const RankLabels& rank, double seconds);
   // An epoch ended at this training throughput.
   void Epoch(const RankLabels& rank, double images_per_second);

@@ -53,12 +53,11 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
                              last_progress = std::chrono::steady_clock::time_point()](
                                 const train::StepDone& done) mutable {
     const auto now = std::chrono::steady_clock::now();
-    if (worker.metrics) {
+    // Step to step; an epoch's first step would also count the evaluation and boundary before
+    // it. Its all-reduce is left out with it, so that the two divide into a share.
+    if (worker.metrics && done.step > 1) {
+      worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
       worker.metrics->AllReduce(labels, done.allreduce_s);
-      // Step to step; an epoch's first step would also count the evaluation and boundary before.
-      if (done.step > 1) {
-        worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
-      }
     }
     last_step = now;
     // Rank 0 tells the coordinator a few times a second at most: enough for a progress bar.
@@ -196,12 +195,16 @@ int Serve(const ServeOptions& options) {
       std::chrono::seconds(options.upload_retry_seconds)};
   std::unique_ptr<agent::WorkerMetrics> metrics;
   if (!options.metrics_listen.empty()) {
-    auto served = agent::WorkerMetrics::Serve(
-        options.metrics_listen, options.device, []() -> std::optional<agent::DeviceMemoryReading> {
-          const auto memory = train::CudaMemory();
-          if (!memory) return std::nullopt;
-          return agent::DeviceMemoryReading{memory->used_bytes, memory->total_bytes};
-        });
+    agent::DeviceMemoryProbe device_memory;  // a CPU worker on a GPU host reports none
+    if (options.device == "cuda") {
+      device_memory = []() -> std::optional<agent::DeviceMemoryReading> {
+        const auto memory = train::CudaMemory();
+        if (!memory) return std::nullopt;
+        return agent::DeviceMemoryReading{memory->used_bytes, memory->total_bytes};
+      };
+    }
+    auto served =
+        agent::WorkerMetrics::Serve(options.metrics_listen, options.device, device_memory);
     if (!served.ok()) {
       std::cerr << "error: " << served.status().message() << "\n";
       return 1;
@@ -212,7 +215,8 @@ int Serve(const ServeOptions& options) {
   auto session = agent::CoordinatorSession::Open(session_options);
   if (!session.ok()) {
     std::cerr << "error: " << session.status().message() << "\n";
-    return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;  // a bad TLS file
+    // A bad TLS file, or a registration the coordinator refuses as invalid (version, slots).
+    return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;
   }
   RunSession({**session, options, metrics.get()});
   std::cerr << "error: " << (*session)->end_reason() << "\n";

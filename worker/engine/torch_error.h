@@ -8,7 +8,7 @@ namespace ocs::worker::engine {
 
 // LibTorch throws c10::Error, whose what() carries a C++ backtrace users need not see, and, from
 // the TorchScript interpreter, std::runtime_error whose last line says what went wrong under a
-// script traceback. Anything else (a Gloo error) is told as it is.
+// script traceback. Anything else (a Gloo error) is told by the last line of its what().
 std::string DescribeTorchError(const std::exception& e);
 
 }  // namespace ocs::worker::engine

@@ -487,7 +487,7 @@ TEST(JobSpecYamlTest, LoadJobSpecFileNamesTheFile) {
               ::testing::HasSubstr(absl::StrCat("(", path, ":7:16)")));
 }
 
-TEST(JobSpecWarningsTest, TheDefaultsAndTheExamplesHaveNone) {
+TEST(JobSpecWarningsTest, TheDefaultsHaveNone) {
   auto spec = ParseJobSpec(kMinimal, "job.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_THAT(JobSpecWarnings(*spec), ::testing::IsEmpty());

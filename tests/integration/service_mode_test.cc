@@ -168,6 +168,35 @@ TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker)
       << Logs();
 }
 
+// Out of memory is the job's sizes, not a fault of the fleet: a restart would stop at the same
+// place, so the job fails at once with the reason, and the worker carries on. 1.5 GiB runs a
+// small job; this one's activations need over 3 GiB.
+TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
+  WorkerOptions limited;
+  limited.memory_limit_bytes = int64_t{3} << 29;
+  StartWorker(limited);
+  const std::string id = Submit(
+      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: out-of-memory}\nspec:\n"
+      "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 256, 256]}\n"
+      "  data: {dataset: synthetic, trainLimit: 64, testLimit: 16}\n"
+      "  training: {epochs: 4, batchSize: 64}\n"
+      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: 2}\n"
+      "  resources: {workers: 1, device: cpu}\n"
+      "  maxRestarts: 3\n");
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(120));
+  EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
+  EXPECT_EQ(job.restarts(), 0);
+  EXPECT_THAT(job.message(),
+              ::testing::StartsWith("rank 0: training stopped: out of memory on device cpu at "
+                                    "spec.training.batchSize 64 (a smaller batch needs less): "))
+      << Logs();
+  EXPECT_TRUE(cluster_->worker(0).running());
+  // It takes the next job.
+  const std::string next = Submit(Job("after-out-of-memory", 1));
+  EXPECT_EQ(WaitForEnd(next, std::chrono::seconds(120)).state(), ocs::v1::JOB_STATE_SUCCEEDED)
+      << Logs();
+}
+
 TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   OCS_SKIP_WITHOUT_GLOO();
   StartWorker(1, /*shared=*/true);

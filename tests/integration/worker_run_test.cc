@@ -143,6 +143,30 @@ TEST(WorkerRunTest, ARankWhosePeerDiesStopsWithTheReasonInsteadOfAborting) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("terminate called")));
 }
 
+// A rank out of memory stops naming the batch size, without the hint to resume: a resume would
+// stop at the same place. 1.5 GiB runs a small job; this one's activations need over 3 GiB.
+TEST(WorkerRunTest, ARankOutOfMemoryStopsNamingTheBatchSize) {
+  const std::string job = ::testing::TempDir() + "/out-of-memory.yaml";
+  std::ofstream(job)
+      << "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: out-of-memory}\n"
+         "spec:\n"
+         "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 256, 256]}\n"
+         "  data: {dataset: synthetic, trainLimit: 64, testLimit: 16}\n"
+         "  training: {epochs: 4, batchSize: 64}\n"
+         "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: 2}\n"
+         "  resources: {workers: 1, device: cpu}\n";
+  const std::string out = FreshFolder("out-of-memory-out");
+  const CommandResult result = RunCommand(
+      WithMemoryLimit(int64_t{3} << 29, {OCS_WORKER_BIN, "run", job, "-o", out, "--threads", "1"}),
+      std::chrono::seconds(120));
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_THAT(result.err, HasSubstr("error: training stopped: out of memory on device cpu at "
+                                    "spec.training.batchSize 64 (a smaller batch needs less): "));
+  EXPECT_THAT(result.err, HasSubstr("can't allocate memory"));
+  EXPECT_THAT(result.err, ::testing::Not(HasSubstr("--resume")));
+  EXPECT_FALSE(fs::exists(out + "/model.pt"));
+}
+
 TEST(WorkerRunTest, BadInputExitsTwoWithAClearMessage) {
   const std::string missing =
       WriteJob("missing-data", "{dataset: mnist, path: /nonexistent/mnist}");

@@ -136,6 +136,8 @@ Subprocess& LoopbackCluster::StartWorker(const WorkerOptions& options) {
       "--work-dir",       work_dir,
       "--metrics-listen", kAnyPort};
   command.insert(command.end(), options.extra_flags.begin(), options.extra_flags.end());
+  if (options.memory_limit_bytes > 0)
+    command = WithMemoryLimit(options.memory_limit_bytes, command);
   workers_.push_back(std::make_unique<Subprocess>(command, absl::StrCat(dir_, "/worker", n, ".log"),
                                                   options.environment));
   return *workers_.back();

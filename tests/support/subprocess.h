@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct CommandResult {
 // Runs argv[0] with arguments, capturing stdout and stderr; kills it after `timeout`.
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// `argv` run with its address space limited to `bytes` (util-linux's prlimit): an allocation past
+// it fails as one does on a device out of memory, where the machine would start swapping.
+std::vector<std::string> WithMemoryLimit(int64_t bytes, const std::vector<std::string>& argv);
 
 // A background process (e.g. ocs-coordinator) whose output goes to a log file. The destructor
 // kills it, so a failing test leaves nothing behind.

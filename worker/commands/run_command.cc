@@ -20,7 +20,6 @@
 #include "common/job_spec_warnings.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
-#include "worker/engine/torch_error.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -40,6 +39,15 @@ int ExitCodeFor(const absl::Status& status) {
     default:
       return kExitFailure;
   }
+}
+
+// A rank that stopped part-way. A peer that died leaves a job a resume can continue.
+int ReportStopped(const absl::Status& status, const std::string& output) {
+  std::cerr << "error: " << status.message() << "\n";
+  if (absl::IsAborted(status)) {
+    std::cerr << "(--resume continues from the newest checkpoint in " << output << ")\n";
+  }
+  return ExitCodeFor(status);
 }
 
 void PrintSummary(const train::RunSummary& s, const std::string& output, bool baseline) {
@@ -85,10 +93,7 @@ int Train(const common::JobSpec& spec, const std::string& output, const RunOptio
                 train::DescribeTorchRuntime().c_str());
   }
   auto summary = (*trainer)->Run();
-  if (!summary.ok()) {
-    std::cerr << "error: " << summary.status().message() << "\n";
-    return ExitCodeFor(summary.status());
-  }
+  if (!summary.ok()) return ReportStopped(summary.status(), output);
   if (options.rank == 0 && !options.quiet && summary->finished)
     PrintSummary(*summary, output, options.no_prune);
   return 0;
@@ -161,14 +166,12 @@ int RunStandalone(const RunOptions& options) {
     std::cerr << "error: " << collectives.status().message() << "\n";
     return ExitCodeFor(collectives.status());
   }
-  // A peer rank that dies mid-collective surfaces as an exception from Gloo or c10d, as does a
-  // device out of memory from Torch: this rank stops with the reason instead of aborting.
+  // The trainer turns exceptions into a status as it runs; one while it starts (building the model
+  // on the device) stops this rank with the reason too, instead of aborting.
   try {
     return Train(*spec, output, options, **collectives);
   } catch (const std::exception& e) {
-    std::cerr << "error: training stopped: " << engine::DescribeTorchError(e) << "\n"
-              << "(--resume continues from the newest checkpoint in " << output << ")\n";
-    return kExitFailure;
+    return ReportStopped(train::TrainingStopped(e, *spec), output);
   }
 }
 

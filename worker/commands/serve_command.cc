@@ -18,7 +18,6 @@
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
 #include "worker/agent/worker_metrics.h"
-#include "worker/engine/torch_error.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -107,20 +106,21 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   auto fail = [&](const absl::Status& status) {
     common::LogError(status.message());
     // Cut off from its peers (one died mid-collective or never joined the rendezvous): nothing
-    // wrong with the job, which may restart from its checkpoint.
+    // wrong with the job, which may restart from its checkpoint. Out of memory is the job's
+    // sizes: a restart would stop at the same place.
     const bool retryable = absl::IsAborted(status) || absl::IsUnavailable(status);
     session.Finished(assignment, false, std::string(status.message()), retryable);
   };
-  // A peer that died mid-collective surfaces as an exception from c10d: this rank fails, the
-  // worker process carries on, and the job may restart from its checkpoint.
-  try {
-    if (spec.ok()) {
+  if (!spec.ok()) {
+    fail(spec.status());
+  } else {
+    // The trainer turns exceptions into a status as it runs; one while it starts stops this rank
+    // too, and the worker process carries on.
+    try {
       TrainRank(worker, assignment, *spec, labels, fail);
-    } else {
-      fail(spec.status());
+    } catch (const std::exception& e) {
+      fail(train::TrainingStopped(e, *spec));
     }
-  } catch (const std::exception& e) {
-    fail(absl::AbortedError(absl::StrCat("training stopped: ", engine::DescribeTorchError(e))));
   }
   if (worker.metrics) worker.metrics->RankEnded(labels);
 }

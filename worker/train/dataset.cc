@@ -5,8 +5,8 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "worker/engine/torch_error.h"
 
 namespace ocs::worker::train {
 namespace {
@@ -94,7 +94,7 @@ absl::StatusOr<Dataset> LoadAndCheck(const common::DataSpec& data, const common:
 // sizes must not abort the rank.
 absl::Status DataSizeError(const common::DataSpec& data, const c10::Error& error) {
   const std::string what = error.what_without_backtrace();
-  const bool allocation = absl::StrContains(what, "alloc") || absl::StrContains(what, "memory");
+  const bool allocation = engine::IsOutOfMemory(error);
   const std::string message = absl::StrCat(
       "spec.data.trainLimit ", data.train_limit, ", testLimit ", data.test_limit, ": the data set ",
       allocation ? "does not fit in memory" : "cannot be made", " (", what, ")");

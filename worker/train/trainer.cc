@@ -26,6 +26,7 @@
 #include "worker/engine/model_zoo.h"
 #include "worker/engine/regularization.h"
 #include "worker/engine/surgery.h"
+#include "worker/engine/torch_error.h"
 #include "worker/files/atomic_file.h"
 #include "worker/train/batches.h"
 #include "worker/train/captured_step.h"
@@ -135,7 +136,23 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
   return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
 }
 
-absl::StatusOr<RunSummary> Trainer::Run() { return state_->Run(); }
+absl::Status TrainingStopped(const std::exception& e, const common::JobSpec& spec) {
+  const std::string why = engine::DescribeTorchError(e);
+  if (!engine::IsOutOfMemory(e)) return absl::AbortedError(absl::StrCat("training stopped: ", why));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("training stopped: out of memory on device ",
+                   common::ToString(spec.resources.device), " at spec.training.batchSize ",
+                   spec.training.batch_size, " (a smaller batch needs less): ", why));
+}
+
+// A peer that dies mid-collective, or a device out of memory, surfaces as an exception.
+absl::StatusOr<RunSummary> Trainer::Run() {
+  try {
+    return state_->Run();
+  } catch (const std::exception& e) {
+    return TrainingStopped(e, state_->options.spec);
+  }
+}
 
 const engine::NetworkModel& Trainer::model() const { return *state_->model; }
 

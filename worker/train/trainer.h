@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -71,6 +72,11 @@ struct RunSummary {
   int cuda_graph_captures = 0;  // training-step graphs recorded (GPU only)
   std::vector<EpochRecord> epochs;
 };
+
+// Why a rank stopped on an exception from LibTorch, Gloo or c10d. ResourceExhausted when a tensor
+// did not fit in the device's memory: the job as it is would stop there again. Aborted otherwise
+// (a peer that died mid-collective): a restart from the checkpoint may get past it.
+absl::Status TrainingStopped(const std::exception& e, const common::JobSpec& spec);
 
 class Trainer {
  public:

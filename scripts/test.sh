@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs, builds and runs every test (unit, integration, slow).
+# The test command: installs, builds and runs every test (unit, integration, cuda).
 # Extra arguments go to ctest, e.g. scripts/test.sh -L unit   (the fast subset)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -44,16 +44,17 @@ bool CanListen(const std::string& address) {
 
 }  // namespace
 
-std::string CoordinatorServer::ListenFailure(const std::string& address) const {
+absl::Status CoordinatorServer::ListenFailure(const std::string& address) const {
   // gRPC says why a server did not start only in its own log. With TLS, a plaintext trial on the
   // same address tells a certificate that does not load from an address that cannot be had.
   if (tls_ && CanListen(address)) {
-    return absl::StrCat(
+    return absl::InvalidArgumentError(absl::StrCat(
         "--tls-cert and --tls-key do not load as a certificate and its private key (a damaged "
         "file, or a key of another certificate)",
-        client_ca_ ? ", or --tls-client-ca does not load" : "");
+        client_ca_ ? ", or --tls-client-ca does not load" : ""));
   }
-  return absl::StrCat("cannot listen on ", address, " (address in use or not local?)");
+  return absl::UnavailableError(
+      absl::StrCat("cannot listen on ", address, " (address in use or not local?)"));
 }
 
 absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
@@ -72,7 +73,7 @@ absl::StatusOr<int> CoordinatorServer::Start(const std::string& address,
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();
-    return absl::UnavailableError(ListenFailure(address));
+    return ListenFailure(address);
   }
   return port;
 }

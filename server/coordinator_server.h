@@ -60,8 +60,9 @@ class CoordinatorServer {
   class HealthOnly;
   std::unique_ptr<HealthOnly> health_service_;
   std::unique_ptr<grpc::Server> health_server_;
-  // Why Start could not serve at `address`.
-  std::string ListenFailure(const std::string& address) const;
+  // Why Start could not serve at `address`: InvalidArgument for TLS files that do not load,
+  // Unavailable for the address.
+  absl::Status ListenFailure(const std::string& address) const;
 
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   bool tls_ = false;

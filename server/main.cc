@@ -149,7 +149,12 @@ int main(int argc, char** argv) {
   auto security = Security(tls, tokens_file);
   if (!security.ok()) {
     ocs::common::LogError(security.status().message());
-    return 2;
+    return ocs::common::kExitUsage;
+  }
+  if (!tokens_file.empty() && tls.client_ca.empty()) {
+    ocs::common::LogWarning(
+        "--auth-tokens-file guards the Job API only: without --tls-client-ca the Worker API "
+        "(registration, sessions, artifact uploads) answers any caller that reaches this port");
   }
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -195,7 +200,8 @@ int main(int argc, char** argv) {
   if (!port.ok()) {
     ocs::common::LogError(port.status().message());
     signal_thread.detach();
-    return 1;
+    // TLS files that do not load are the user's to fix, like the other bad TLS files.
+    return absl::IsInvalidArgument(port.status()) ? ocs::common::kExitUsage : 1;
   }
   ocs::common::LogInfo(
       absl::StrCat("ocs-coordinator ", ocs::common::kVersion, " serving on port ", *port));

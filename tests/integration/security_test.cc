@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/gloo.h"
@@ -88,6 +90,16 @@ class SecurityTest : public ::testing::Test {
     return {"--ca-cert", dir_ + "/ca.pem", "--token-file", dir_ + "/" + token_file};
   }
 
+  // Whether the coordinator logging to `log` says it serves within 30 s.
+  static bool WaitUntilServing(Subprocess& coordinator, const std::string& log) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (ReadFile(log).find("serving on port") == std::string::npos) {
+      if (!coordinator.running() || std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
+
   static inline std::string dir_, address_, health_address_;
   static inline Subprocess* coordinator_ = nullptr;
 };
@@ -125,6 +137,22 @@ TEST_F(SecurityTest, ATokenIsNeverSentInPlaintext) {
   EXPECT_EQ(coordinator.exit_code, 2);
   EXPECT_THAT(coordinator.out + coordinator.err,
               HasSubstr("--auth-tokens-file needs --tls-cert and --tls-key"));
+}
+
+// Tokens guard the Job API; the Worker API is guarded by client certificates alone. A coordinator
+// with tokens and no client CA says at start-up that its Worker API is open.
+TEST_F(SecurityTest, TokensWithoutAClientCaWarnThatTheWorkerApiIsOpen) {
+  const std::string log = dir_ + "/no-client-ca.log";
+  Subprocess coordinator(
+      {OCS_COORDINATOR_BIN, "--listen", "127.0.0.1:0", "--data-dir", dir_ + "/no-client-ca",
+       "--metrics-listen", "", "--tls-cert", dir_ + "/server.pem", "--tls-key",
+       dir_ + "/server.key", "--auth-tokens-file", dir_ + "/tokens"},
+      log);
+  const std::string open_warning = "without --tls-client-ca the Worker API";
+  ASSERT_TRUE(WaitUntilServing(coordinator, log)) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr(open_warning));
+  ASSERT_TRUE(WaitUntilServing(*coordinator_, dir_ + "/coordinator.log"));
+  EXPECT_THAT(ReadFile(dir_ + "/coordinator.log"), Not(HasSubstr(open_warning)));
 }
 
 TEST_F(SecurityTest, HealthNeedsNoTokenForProbes) {
@@ -178,7 +206,7 @@ TEST_F(SecurityTest, BadTlsFilesAreNamedAtStartUp) {
   EXPECT_THAT(encrypted.out + encrypted.err, HasSubstr("holds a passphrase-protected key"));
 
   CommandResult not_a_pair = coordinator("server.pem", "worker.key");
-  EXPECT_EQ(not_a_pair.exit_code, 1);
+  EXPECT_EQ(not_a_pair.exit_code, 2);
   EXPECT_THAT(not_a_pair.out + not_a_pair.err,
               HasSubstr("--tls-cert and --tls-key do not load as a certificate and its private "
                         "key"));

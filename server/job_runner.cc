@@ -143,6 +143,10 @@ std::string JobRunner::NextMaster(const std::string& host) {
 }
 
 JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
+  if (const auto settle = restart_after_ms_.find(job.id);
+      settle != restart_after_ms_.end() && clock_() < settle->second) {
+    return Start::kWaiting;  // holds the queue like a job that does not fit
+  }
   auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
   if (!spec.ok()) {  // stored specs are canonical; this means the store was tampered with
     (void)store_.Transition(job.id, JobState::kCancelled, spec.status().message(), clock_());
@@ -384,7 +388,12 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
   if (absl::Status status = CheckRank(run, worker_id, attempt, rank); !status.ok()) return status;
   if (!outcome.succeeded) {
     const std::string why = absl::StrCat("rank ", rank, ": ", outcome.message);
-    outcome.retryable ? LoseJob(job_id, why) : EndJob(job_id, JobState::kFailed, why);
+    if (outcome.retryable) {
+      LoseJob(job_id, why);
+      restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
+    } else {
+      EndJob(job_id, JobState::kFailed, why);
+    }
   } else {
     run.finished.insert(rank);
     if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
@@ -433,6 +442,19 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
   running_.erase(it);
   if (progress_) progress_->Clear(job_id);
   ends_.Settle(job_id, state, message, clock_());
+}
+
+void JobRunner::StartSettledRestarts() {
+  bool due = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = restart_after_ms_.begin(); it != restart_after_ms_.end();) {
+      const bool settled = clock_() >= it->second;
+      due |= settled;
+      it = settled ? restart_after_ms_.erase(it) : std::next(it);
+    }
+  }
+  if (due) Schedule();
 }
 
 std::vector<std::string> JobRunner::SettleEnds() {

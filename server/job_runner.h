@@ -117,6 +117,9 @@ class JobRunner {
   // moved on meanwhile (cancelled through the API) is let go. Called once a second; returns the
   // ids stored now.
   std::vector<std::string> SettleEnds();
+  // Starts the jobs whose restart after a peer's failure has waited kPeerLossSettleMs. Called once
+  // a second.
+  void StartSettledRestarts();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
   // does not fit the model, a metric that is not a finite number); nothing changes then.
@@ -156,6 +159,10 @@ class JobRunner {
 
   enum class Start { kStarted, kWaiting, kSkipped };
   static constexpr int kResumePoint = -1;
+  // A rank cut off from its peers is usually heard a moment before the dead peer's session
+  // closes; a restart placed at once could go to that worker and wait out its lease. A SIGKILLed
+  // worker's session closes within milliseconds on a LAN.
+  static constexpr int64_t kPeerLossSettleMs = 2000;
   // A job about to run: its decider fresh, its ranks not yet placed.
   static RunningJob NewRun(const JobRecord& record, const common::JobSpec& spec);
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
@@ -190,6 +197,8 @@ class JobRunner {
   JobEnds ends_;                               // how jobs ended, for the store
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
+  // Jobs lost through a peer's failure: not started before this time (kPeerLossSettleMs).
+  std::map<std::string, int64_t> restart_after_ms_;
 };
 
 }  // namespace ocs::server

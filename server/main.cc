@@ -44,7 +44,8 @@ std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server, sigset_t si
 // Once a second until `done`: declares workers whose heartbeats stopped (a hung process, a
 // partitioned host) lost, and gives up on ranks that did not re-attach after a restart; their jobs
 // restart from their checkpoints. A closed session is noticed at once. Also stores the ends of
-// jobs the store refused before (a full disk).
+// jobs the store refused before (a full disk), and starts restarts that waited for the fleet to
+// settle after a peer's failure.
 std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRunner& runner,
                         const std::atomic<bool>& done) {
   return std::thread([&workers, &runner, &done] {
@@ -55,6 +56,7 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
       }
       runner.ExpireReattachments();
       runner.SettleEnds();
+      runner.StartSettledRestarts();
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });

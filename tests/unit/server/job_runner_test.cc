@@ -289,6 +289,35 @@ TEST_F(JobRunnerTest, AnEndThatNoLongerAppliesIsLetGo) {
   EXPECT_EQ(State(), JobState::kCancelled);
 }
 
+// A rank cut off from its peers is often heard a moment before the dead peer's session closes:
+// the restart waits for the fleet to settle instead of going to the worker about to be found gone
+// (and waiting out its lease there, a second restart).
+TEST_F(JobRunnerTest, ARestartAfterAPeersFailureWaitsForTheFleetToSettle) {
+  const std::string dead = WorkerOf(1);
+  FakeLink& dead_link = links_[dead == workers_[0] ? 0 : 1];
+  ASSERT_TRUE(runner_
+                  ->Finished(WorkerOf(0), job_, 0, 0,
+                             {false, true, "training stopped: Connection reset by peer"})
+                  .ok());
+  EXPECT_EQ(State(), JobState::kPending);
+  const std::string fresh = registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id;
+  FakeLink fresh_link;
+  ASSERT_TRUE(runner_->Connect(fresh, &fresh_link).ok());  // schedules: too early
+  EXPECT_EQ(State(), JobState::kPending);
+  runner_->Detach(dead);  // its session closes a moment after the report
+  now_ms_ += 1999;
+  runner_->StartSettledRestarts();
+  EXPECT_EQ(State(), JobState::kPending);
+  now_ms_ += 1;
+  runner_->StartSettledRestarts();
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.state, JobState::kScheduled);
+  EXPECT_EQ(job.restarts, 1);
+  EXPECT_EQ(dead_link.assignments.size(), 1u);  // only attempt 0's
+  ASSERT_EQ(fresh_link.assignments.size(), 1u);
+  EXPECT_EQ(fresh_link.assignments[0].attempt, 1);
+}
+
 // Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.
 TEST_F(JobRunnerTest, AJobThatStopsRunningLeavesNoProgressBehind) {
   progress_.Set(job_, {0, 5, 10});

@@ -266,6 +266,8 @@ TEST_F(MetricsTest, AJobsValuesMoveAsItRunsAndEndAtWhatTheStoreHolds) {
   const std::string worker = HttpGet(worker_port_, "/metrics").body;
   EXPECT_EQ(Sample(worker, "ocs_worker_images_per_second", {JobLabel(), "rank=\"0\""}), 0.0);
   EXPECT_GT(*Sample(worker, "ocs_worker_step_duration_seconds_count", {JobLabel()}), 0.0);
+  // Every image of the training split once per epoch: 256 images, 8 epochs, one rank.
+  EXPECT_EQ(Sample(worker, "ocs_worker_images_total", {JobLabel(), "rank=\"0\""}), 256.0 * 8);
   EXPECT_EQ(Sample(worker, "ocs_worker_ranks", {}), 0.0);
   EXPECT_GT(*Sample(worker, "ocs_worker_resident_memory_bytes", {}), 1e6);
 }

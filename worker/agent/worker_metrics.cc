@@ -77,6 +77,7 @@ prometheus::Labels LabelsOf(const RankLabels& r) {
 struct WorkerMetrics::Impl {
   struct Series {
     prometheus::Gauge* images_per_second = nullptr;
+    prometheus::Counter* images = nullptr;
     prometheus::Histogram* step_seconds = nullptr;
     prometheus::Counter* allreduce_seconds = nullptr;
     std::optional<SteadyClock::time_point> ended;
@@ -105,6 +106,7 @@ struct WorkerMetrics::Impl {
   std::shared_ptr<RegistryWithoutExpiredRanks> collected =
       std::make_shared<RegistryWithoutExpiredRanks>(*this);
   prometheus::Family<prometheus::Gauge>* images_per_second = nullptr;
+  prometheus::Family<prometheus::Counter>* images = nullptr;
   prometheus::Family<prometheus::Histogram>* step_seconds = nullptr;
   prometheus::Family<prometheus::Counter>* allreduce_seconds = nullptr;
   prometheus::Gauge* ranks = nullptr;
@@ -120,6 +122,7 @@ struct WorkerMetrics::Impl {
     if (!s.images_per_second) {
       const prometheus::Labels labels = LabelsOf(rank);
       s.images_per_second = &images_per_second->Add(labels);
+      s.images = &images->Add(labels);
       s.step_seconds =
           &step_seconds->Add(labels, prometheus::Histogram::BucketBoundaries(kStepBuckets));
       s.allreduce_seconds = &allreduce_seconds->Add(labels);
@@ -136,6 +139,7 @@ struct WorkerMetrics::Impl {
         continue;
       }
       images_per_second->Remove(it->second.images_per_second);
+      images->Remove(it->second.images);
       step_seconds->Remove(it->second.step_seconds);
       allreduce_seconds->Remove(it->second.allreduce_seconds);
       it = series.erase(it);
@@ -163,6 +167,10 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Serve(const std::s
                                  .Name("ocs_worker_images_per_second")
                                  .Help("Training images per second of the rank's last epoch")
                                  .Register(r);
+  impl->images = &prometheus::BuildCounter()
+                      .Name("ocs_worker_images_total")
+                      .Help("Training images the rank has trained on")
+                      .Register(r);
   impl->step_seconds = &prometheus::BuildHistogram()
                             .Name("ocs_worker_step_duration_seconds")
                             .Help("Wall time of each training step of the rank")
@@ -209,6 +217,11 @@ void WorkerMetrics::Step(const RankLabels& rank, double seconds) {
 void WorkerMetrics::AllReduce(const RankLabels& rank, double seconds) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->Of(rank).allreduce_seconds->Increment(seconds);
+}
+
+void WorkerMetrics::Trained(const RankLabels& rank, int64_t images) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->Of(rank).images->Increment(static_cast<double>(images));
 }
 
 void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second) {

@@ -45,6 +45,9 @@ class WorkerMetrics {
   // A step's gradient all-reduce took `seconds`: counted per step, so that its rate is smooth.
   // The serve command counts the steps it times with Step, so that the two divide into a share.
   void AllReduce(const RankLabels& rank, double seconds);
+  // A step trained on `images` more images: counted per step, so that rate() is the throughput
+  // as it happens, within an epoch too.
+  void Trained(const RankLabels& rank, int64_t images);
   // An epoch ended at this training throughput.
   void Epoch(const RankLabels& rank, double images_per_second);
   // Its images per second drop to 0; its series stay for the retention, then disappear.

@@ -52,6 +52,7 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
                              last_progress = std::chrono::steady_clock::time_point()](
                                 const train::StepDone& done) mutable {
     const auto now = std::chrono::steady_clock::now();
+    if (worker.metrics) worker.metrics->Trained(labels, done.images);
     // Step to step; an epoch's first step would also count the evaluation and boundary before
     // it. Its all-reduce is left out with it, so that the two divide into a share.
     if (worker.metrics && done.step > 1) {

@@ -470,7 +470,7 @@ absl::Status Trainer::State::TrainEpoch(int epoch, EpochRecord* record) {
     examples += count;
     ++iteration;
     bar.Update(i + 1, batches.size());
-    if (options.on_step) options.on_step({epoch, i + 1, batches.size(), allreduce_s});
+    if (options.on_step) options.on_step({epoch, i + 1, batches.size(), allreduce_s, count});
   }
   bar.Clear();
   const Totals totals =

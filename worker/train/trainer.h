@@ -30,6 +30,7 @@ struct StepDone {
   int epoch = 0;
   int64_t step = 0, steps = 0;  // steps done in the epoch, and the epoch's steps
   double allreduce_s = 0;
+  int64_t images = 0;  // this rank's training images in the step
 };
 
 struct TrainerOptions {

@@ -30,6 +30,8 @@ TEST(WorkerMetricsTest, AnEndedRankTrainsNoImagesAndItsSeriesStayForTheRetention
   (*metrics)->RankStarted(kRank);
   (*metrics)->Epoch(kRank, 1234.5);
   (*metrics)->AllReduce(kRank, 0.25);
+  (*metrics)->Trained(kRank, 64);
+  (*metrics)->Trained(kRank, 36);
   EXPECT_THAT(Scrape(**metrics), HasSubstr("ocs_worker_images_per_second{job_id=\"job-1\","
                                            "job_name=\"demo\",rank=\"0\"} 1234.5"));
   (*metrics)->RankEnded(kRank);
@@ -39,6 +41,8 @@ TEST(WorkerMetricsTest, AnEndedRankTrainsNoImagesAndItsSeriesStayForTheRetention
   EXPECT_THAT(ended,
               HasSubstr("ocs_worker_allreduce_seconds_total{job_id=\"job-1\",job_name=\"demo\","
                         "rank=\"0\"} 0.25\n"));
+  EXPECT_THAT(ended, HasSubstr("ocs_worker_images_total{job_id=\"job-1\",job_name=\"demo\","
+                               "rank=\"0\"} 100\n"));
   EXPECT_THAT(ended, HasSubstr("ocs_worker_ranks 0\n"));
 }
 

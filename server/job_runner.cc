@@ -37,6 +37,17 @@ absl::Status CheckMetrics(const RankReport& r) {
   return absl::OkStatus();
 }
 
+// A rank cut off from its peers is usually heard a moment before the dead peer's session closes;
+// a restart placed at once could go to that worker and wait out its lease there. A SIGKILLed
+// worker's session closes within milliseconds on a LAN.
+constexpr int64_t kPeerLossSettleMs = 2000;
+
+// Whether a restart due at `after_ms` still waits. A wall clock stepped back must not hold the
+// queue for the size of the step.
+bool Settling(int64_t now_ms, int64_t after_ms) {
+  return now_ms < after_ms && after_ms - now_ms <= kPeerLossSettleMs;
+}
+
 }  // namespace
 
 JobRunner::JobRunner(JobStore& store, WorkerRegistry& workers, Clock clock, int first_port,
@@ -144,7 +155,7 @@ std::string JobRunner::NextMaster(const std::string& host) {
 
 JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   if (const auto settle = restart_after_ms_.find(job.id);
-      settle != restart_after_ms_.end() && clock_() < settle->second) {
+      settle != restart_after_ms_.end() && Settling(clock_(), settle->second)) {
     return Start::kWaiting;  // holds the queue like a job that does not fit
   }
   auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
@@ -389,8 +400,9 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
   if (!outcome.succeeded) {
     const std::string why = absl::StrCat("rank ", rank, ": ", outcome.message);
     if (outcome.retryable) {
+      const bool requeued = run.record.restarts < run.spec.max_restarts;
       LoseJob(job_id, why);
-      restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
+      if (requeued) restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
     } else {
       EndJob(job_id, JobState::kFailed, why);
     }
@@ -449,7 +461,7 @@ void JobRunner::StartSettledRestarts() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = restart_after_ms_.begin(); it != restart_after_ms_.end();) {
-      const bool settled = clock_() >= it->second;
+      const bool settled = !Settling(clock_(), it->second);
       due |= settled;
       it = settled ? restart_after_ms_.erase(it) : std::next(it);
     }

@@ -102,7 +102,8 @@ class JobRunner {
   // worker lease for it (ExpireReattachments), as after a coordinator restart.
   void Detach(const std::string& worker_id);
   // Starts the pending jobs that fit on the connected workers: higher spec.priority first, oldest
-  // first within a priority; a job that does not fit holds the queue (no job overtakes it).
+  // first within a priority; a job that does not fit, or whose restart waits for the fleet to
+  // settle, holds the queue (no job overtakes it).
   void Schedule();
   // At start-up: jobs the store says were running may still run on their workers, which join
   // again and claim their ranks (Connect). Each is rebuilt from the store — its decider replayed
@@ -117,8 +118,8 @@ class JobRunner {
   // moved on meanwhile (cancelled through the API) is let go. Called once a second; returns the
   // ids stored now.
   std::vector<std::string> SettleEnds();
-  // Starts the jobs whose restart after a peer's failure has waited kPeerLossSettleMs. Called once
-  // a second.
+  // Starts the jobs whose restart after a peer's failure has waited for the fleet to settle (2 s).
+  // Called once a second.
   void StartSettledRestarts();
   // InvalidArgument / FailedPrecondition / NotFound for a report that does not belong (unknown
   // job, a rank not on this worker, an epoch that is not the next one, a duplicate, a mask that
@@ -159,10 +160,6 @@ class JobRunner {
 
   enum class Start { kStarted, kWaiting, kSkipped };
   static constexpr int kResumePoint = -1;
-  // A rank cut off from its peers is usually heard a moment before the dead peer's session
-  // closes; a restart placed at once could go to that worker and wait out its lease. A SIGKILLed
-  // worker's session closes within milliseconds on a LAN.
-  static constexpr int64_t kPeerLossSettleMs = 2000;
   // A job about to run: its decider fresh, its ranks not yet placed.
   static RunningJob NewRun(const JobRecord& record, const common::JobSpec& spec);
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
@@ -197,7 +194,7 @@ class JobRunner {
   JobEnds ends_;                               // how jobs ended, for the store
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
-  // Jobs lost through a peer's failure: not started before this time (kPeerLossSettleMs).
+  // Jobs lost through a peer's failure: not started before this time (see kPeerLossSettleMs).
   std::map<std::string, int64_t> restart_after_ms_;
 };
 

@@ -171,18 +171,26 @@ TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker)
 // Out of memory is the job's sizes, not a fault of the fleet: a restart would stop at the same
 // place, so the job fails at once with the reason, and the worker carries on. 1.5 GiB runs a
 // small job; this one's activations need over 3 GiB.
-TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
-  WorkerOptions limited;
-  limited.memory_limit_bytes = int64_t{3} << 29;
-  StartWorker(limited);
-  const std::string id = Submit(
+// One rank of a job too large for the 1.5 GiB the tests' workers get: its activations need over
+// 3 GiB.
+std::string OutOfMemoryJob(int max_restarts) {
+  return absl::StrCat(
       "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: out-of-memory}\nspec:\n"
       "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 256, 256]}\n"
       "  data: {dataset: synthetic, trainLimit: 64, testLimit: 16}\n"
       "  training: {epochs: 4, batchSize: 64}\n"
       "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: 2}\n"
       "  resources: {workers: 1, device: cpu}\n"
-      "  maxRestarts: 3\n");
+      "  maxRestarts: ",
+      max_restarts, "\n");
+}
+constexpr int64_t kWorkerMemoryBytes = int64_t{3} << 29;
+
+TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
+  WorkerOptions limited;
+  limited.memory_limit_bytes = kWorkerMemoryBytes;
+  StartWorker(limited);
+  const std::string id = Submit(OutOfMemoryJob(3));
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(120));
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
   EXPECT_EQ(job.restarts(), 0);
@@ -195,6 +203,29 @@ TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
   const std::string next = Submit(Job("after-out-of-memory", 1));
   EXPECT_EQ(WaitForEnd(next, std::chrono::seconds(120)).state(), ocs::v1::JOB_STATE_SUCCEEDED)
       << Logs();
+}
+
+// Beside another rank, which shares the worker's memory, running out of it may not be the job's
+// sizes: it says so, and the job restarts while it may.
+TEST_F(ServiceModeTest, OutOfMemoryBesideAnotherRankRestartsSayingSo) {
+  WorkerOptions limited;
+  limited.slots = 2;
+  limited.memory_limit_bytes = kWorkerMemoryBytes;
+  StartWorker(limited);
+  std::string long_yaml = Job("beside", 1);
+  long_yaml.replace(long_yaml.find("epochs: 4"), 9, "epochs: 400");
+  const std::string beside = Submit(long_yaml);
+  ASSERT_TRUE(WaitForBoundaries(beside, 1)) << Logs();
+  const std::string id = Submit(OutOfMemoryJob(1));
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(120));
+  EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(job.message(), ::testing::HasSubstr("out of memory on device cpu"));
+  EXPECT_THAT(job.message(),
+              ::testing::HasSubstr("(beside 1 other rank(s) sharing this worker's memory: may "
+                                   "restart) after 1 restart(s)"))
+      << Logs();
+  EXPECT_FALSE(Terminal(Get(beside).state())) << Logs();  // the other job trains on
 }
 
 TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {

@@ -42,7 +42,7 @@ struct WorkerOptions {
   std::string coordinator;  // empty: the cluster's coordinator address
   std::vector<std::string> extra_flags;
   std::vector<std::string> environment;  // KEY=VALUE, e.g. OCS_CRASH_AT=worker-pruned
-  int64_t memory_limit_bytes = 0;        // its address space (WithMemoryLimit); 0: unlimited
+  int64_t memory_limit_bytes = 0;        // its private memory (WithMemoryLimit); 0: unlimited
 };
 
 class LoopbackCluster {

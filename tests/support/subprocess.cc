@@ -80,7 +80,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seco
 }
 
 std::vector<std::string> WithMemoryLimit(int64_t bytes, const std::vector<std::string>& argv) {
-  std::vector<std::string> limited{"/usr/bin/prlimit", "--as=" + std::to_string(bytes), "--"};
+  std::vector<std::string> limited{"/usr/bin/prlimit", "--data=" + std::to_string(bytes), "--"};
   limited.insert(limited.end(), argv.begin(), argv.end());
   return limited;
 }

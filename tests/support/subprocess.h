@@ -20,8 +20,10 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::seconds timeout = std::chrono::seconds(60));
 
-// `argv` run with its address space limited to `bytes` (util-linux's prlimit): an allocation past
-// it fails as one does on a device out of memory, where the machine would start swapping.
+// `argv` run with its private writable memory limited to `bytes` (util-linux's prlimit --data): an
+// allocation past it fails as one does on a device out of memory, where the machine would start
+// swapping. Unlike the address space (--as), it leaves out code and reserved ranges, which vary
+// with the build (CUDA's libraries) and the machine.
 std::vector<std::string> WithMemoryLimit(int64_t bytes, const std::vector<std::string>& argv);
 
 // A background process (e.g. ocs-coordinator) whose output goes to a log file. The destructor

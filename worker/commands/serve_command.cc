@@ -1,6 +1,7 @@
 #include "worker/commands/serve_command.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -30,7 +31,17 @@ struct Worker {
   agent::CoordinatorSession& session;
   const ServeOptions& options;
   agent::WorkerMetrics* metrics;  // null when metrics are off
+  std::atomic<int>& running_ranks;
 };
+
+// Whether a rank that stopped with `status` may get past it by a restart. Cut off from its peers
+// (one died mid-collective or never joined the rendezvous): nothing wrong with the job. Out of
+// memory is the job's sizes when the rank had the worker to itself (a restart would stop at the
+// same place); beside other ranks, which share the worker's memory and device, it may not be.
+bool Retryable(const absl::Status& status, int other_ranks) {
+  if (train::IsOutOfMemoryStop(status)) return other_ranks > 0;
+  return absl::IsAborted(status) || absl::IsUnavailable(status);
+}
 
 // Trains one assigned rank; `fail` reports a problem to the coordinator.
 void TrainRank(const Worker& worker, const agent::Assignment& assignment,
@@ -104,13 +115,16 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   // Every line this rank's thread logs names its job and rank (the trainer adds the epoch).
   const common::ScopedLogFields log_fields({assignment.job_id, assignment.rank});
   if (worker.metrics) worker.metrics->RankStarted(labels);
+  ++worker.running_ranks;
   auto fail = [&](const absl::Status& status) {
-    common::LogError(status.message());
-    // Cut off from its peers (one died mid-collective or never joined the rendezvous): nothing
-    // wrong with the job, which may restart from its checkpoint. Out of memory is the job's
-    // sizes: a restart would stop at the same place.
-    const bool retryable = absl::IsAborted(status) || absl::IsUnavailable(status);
-    session.Finished(assignment, false, std::string(status.message()), retryable);
+    const int other_ranks = worker.running_ranks.load() - 1;
+    std::string message(status.message());
+    if (train::IsOutOfMemoryStop(status) && other_ranks > 0) {
+      absl::StrAppend(&message, " (beside ", other_ranks,
+                      " other rank(s) sharing this worker's memory: may restart)");
+    }
+    common::LogError(message);
+    session.Finished(assignment, false, message, Retryable(status, other_ranks));
   };
   if (!spec.ok()) {
     fail(spec.status());
@@ -123,6 +137,7 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
       fail(train::TrainingStopped(e, *spec));
     }
   }
+  --worker.running_ranks;
   if (worker.metrics) worker.metrics->RankEnded(labels);
 }
 // Runs the ranks the coordinator assigns until the session ends for good; its ranks stop with it.
@@ -219,7 +234,8 @@ int Serve(const ServeOptions& options) {
     // A bad TLS file, or a registration the coordinator refuses as invalid (version, slots).
     return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;
   }
-  RunSession({**session, options, metrics.get()});
+  std::atomic<int> running_ranks{0};
+  RunSession({**session, options, metrics.get(), running_ranks});
   std::cerr << "error: " << (*session)->end_reason() << "\n";
   return 1;
 }

@@ -1,5 +1,6 @@
 #include "worker/engine/torch_error.h"
 
+#include <new>
 #include <vector>
 
 #include <c10/util/Exception.h>
@@ -19,11 +20,11 @@ std::string DescribeTorchError(const std::exception& e) {
 
 bool IsOutOfMemory(const std::exception& e) {
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return true;
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   if (error == nullptr) return false;
   const absl::string_view what = error->what_without_backtrace();
-  // The CPU allocator's words, before and after PyTorch 2.x, and CUDA's where it is not typed.
-  for (absl::string_view words : {"can't allocate memory", "not enough memory", "out of memory"}) {
+  for (absl::string_view words : {"can't allocate memory", "out of memory", "ALLOC_FAILED"}) {
     if (absl::StrContains(what, words)) return true;
   }
   return false;

@@ -11,8 +11,9 @@ namespace ocs::worker::engine {
 // script traceback. Anything else (a Gloo error) is told by the last line of its what().
 std::string DescribeTorchError(const std::exception& e);
 
-// Whether LibTorch could not allocate a tensor. CUDA's allocator throws c10::OutOfMemoryError; the
-// CPU allocator of LibTorch 1.13 a plain c10::Error that says it "can't allocate memory".
+// Whether LibTorch could not allocate memory. CUDA's allocator throws c10::OutOfMemoryError; the
+// CPU allocator a plain c10::Error that says it "can't allocate memory"; cuBLAS and cuDNN report
+// *_STATUS_ALLOC_FAILED; plain C++ allocations throw std::bad_alloc.
 bool IsOutOfMemory(const std::exception& e);
 
 }  // namespace ocs::worker::engine

@@ -13,6 +13,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/version.h>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/crash_point.h"
@@ -136,13 +137,22 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
   return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
 }
 
+// Marks TrainingStopped's out-of-memory status.
+constexpr absl::string_view kOutOfMemoryPayload = "ocs.v1/out-of-memory";
+
 absl::Status TrainingStopped(const std::exception& e, const common::JobSpec& spec) {
   const std::string why = engine::DescribeTorchError(e);
   if (!engine::IsOutOfMemory(e)) return absl::AbortedError(absl::StrCat("training stopped: ", why));
-  return absl::ResourceExhaustedError(
+  absl::Status status = absl::ResourceExhaustedError(
       absl::StrCat("training stopped: out of memory on device ",
                    common::ToString(spec.resources.device), " at spec.training.batchSize ",
                    spec.training.batch_size, " (a smaller batch needs less): ", why));
+  status.SetPayload(kOutOfMemoryPayload, absl::Cord());
+  return status;
+}
+
+bool IsOutOfMemoryStop(const absl::Status& status) {
+  return status.GetPayload(kOutOfMemoryPayload).has_value();
 }
 
 // A peer that dies mid-collective, or a device out of memory, surfaces as an exception.

@@ -78,6 +78,9 @@ struct RunSummary {
 // did not fit in the device's memory: the job as it is would stop there again. Aborted otherwise
 // (a peer that died mid-collective): a restart from the checkpoint may get past it.
 absl::Status TrainingStopped(const std::exception& e, const common::JobSpec& spec);
+// Whether `status` is TrainingStopped's out of memory (other ResourceExhausted errors, a full
+// disk, are not).
+bool IsOutOfMemoryStop(const absl::Status& status);
 
 class Trainer {
  public:

@@ -318,6 +318,14 @@ TEST_F(JobRunnerTest, ARestartAfterAPeersFailureWaitsForTheFleetToSettle) {
   EXPECT_EQ(fresh_link.assignments[0].attempt, 1);
 }
 
+// A wall clock stepped back while a restart waits does not hold the queue for the size of the step.
+TEST_F(JobRunnerTest, AClockSteppedBackDoesNotProlongTheWait) {
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, {false, true, "peer gone"}).ok());
+  now_ms_ -= 3600 * 1000;
+  runner_->StartSettledRestarts();
+  EXPECT_EQ(State(), JobState::kScheduled);
+}
+
 // Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.
 TEST_F(JobRunnerTest, AJobThatStopsRunningLeavesNoProgressBehind) {
   progress_.Set(job_, {0, 5, 10});

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <new>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -47,9 +48,19 @@ TEST(TorchErrorTest, ATensorTooLargeForTheCpuIsOutOfMemory) {
 }
 
 TEST(TorchErrorTest, CudasTypedOutOfMemoryErrorIsOutOfMemory) {
-  const auto thrown = Thrown(
-      [] { C10_THROW_ERROR(OutOfMemoryError, "CUDA out of memory. Tried to allocate 2.00 GiB"); });
+  // Words the message check would not catch: the type alone must tell.
+  const auto thrown = Thrown([] {
+    C10_THROW_ERROR(OutOfMemoryError, "Tried to allocate 2.00 GiB (GPU 0; 79.10 GiB total)");
+  });
   EXPECT_TRUE(OnThrown(thrown, IsOutOfMemory));
+}
+
+TEST(TorchErrorTest, CublasAllocationFailuresAndBadAllocAreOutOfMemory) {
+  const auto cublas = Thrown([] {
+    TORCH_CHECK(false, "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate");
+  });
+  EXPECT_TRUE(OnThrown(cublas, IsOutOfMemory));
+  EXPECT_TRUE(IsOutOfMemory(std::bad_alloc()));
 }
 
 TEST(TorchErrorTest, AShapeErrorIsNotOutOfMemory) {

@@ -32,6 +32,7 @@ TEST(TrainingStoppedTest, OutOfMemoryIsResourceExhaustedAndNamesTheDeviceAndBatc
                 HasSubstr("training stopped: out of memory on device cpu at "
                           "spec.training.batchSize 4096 (a smaller batch needs less): "));
     EXPECT_THAT(stopped.message(), HasSubstr("can't allocate memory"));
+    EXPECT_TRUE(IsOutOfMemoryStop(stopped));
   }
 }
 
@@ -40,6 +41,8 @@ TEST(TrainingStoppedTest, APeerGoneIsAborted) {
       TrainingStopped(std::runtime_error("pair.cc:598\nConnection closed by peer"), CpuJob(128));
   EXPECT_EQ(stopped.code(), absl::StatusCode::kAborted) << stopped;
   EXPECT_EQ(stopped.message(), "training stopped: Connection closed by peer");
+  EXPECT_FALSE(IsOutOfMemoryStop(stopped));
+  EXPECT_FALSE(IsOutOfMemoryStop(absl::ResourceExhaustedError("the artifact disk is full")));
 }
 
 }  // namespace

@@ -373,7 +373,7 @@ TEST(DeployFilesTest, TheGrafanaDashboardQueriesOnlyDocumentedMetrics) {
   for (const char* name :
        {"ocs_job_stability_mean", "ocs_job_stability_threshold", "ocs_job_state",
         "ocs_job_prune_epoch", "ocs_job_test_accuracy_ratio", "ocs_job_flops_reduction_ratio",
-        "ocs_worker_images_per_second", "ocs_workers"}) {
+        "ocs_worker_images_total", "ocs_workers"}) {
     EXPECT_TRUE(queried.count(name)) << name;
   }
 }

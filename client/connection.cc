@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -115,6 +117,12 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials() {
 }
 
 }  // namespace
+
+void AddCoordinatorOption(CLI::App* command, std::string* coordinator) {
+  command->add_option("--coordinator", *coordinator,
+                      "Coordinator address (default: $OCS_COORDINATOR, then `coordinator:` in "
+                      "~/.config/ocs/config.yaml, then localhost:7070)");
+}
 
 std::string ResolveCoordinator(const std::string& flag) {
   if (!flag.empty()) return flag;

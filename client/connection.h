@@ -12,8 +12,14 @@
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace ocs::client {
 
+// Every verb's --coordinator, with where the address comes from when it is not given.
+void AddCoordinatorOption(CLI::App* command, std::string* coordinator);
 // The coordinator address a command should use, given its --coordinator flag.
 std::string ResolveCoordinator(const std::string& flag);
 

@@ -27,9 +27,7 @@ CLI::App* AddReadCommand(CLI::App& app, const std::string& name, const std::stri
                          ReadOptions* options, bool takes_job) {
   CLI::App* command = app.add_subcommand(name, help);
   if (takes_job) command->add_option("job", options->job, "Job id")->required();
-  command->add_option("--coordinator", options->coordinator,
-                      "Coordinator address (default: $OCS_COORDINATOR, then "
-                      "~/.config/ocs/config.yaml, then localhost:7070)");
+  AddCoordinatorOption(command, &options->coordinator);
   AddOutputOption(command, &options->output);
   return command;
 }
@@ -388,7 +386,7 @@ CLI::App* AddDownloadCommand(CLI::App& app, DownloadOptions* options) {
       app.add_subcommand("download", "Download the pruned model (TorchScript) and its report");
   command->add_option("job", options->job, "Job id")->required();
   command->add_option("-o,--output-dir", options->dir, "Folder to write into (default: .)");
-  command->add_option("--coordinator", options->coordinator, "Coordinator address");
+  AddCoordinatorOption(command, &options->coordinator);
   return command;
 }
 
@@ -466,7 +464,7 @@ int RunWorkers(const ReadOptions& options) {
 CLI::App* AddHealthCommand(CLI::App& app, ReadOptions* options) {
   CLI::App* command =
       app.add_subcommand("health", "Whether the coordinator serves (grpc.health.v1): exit 0 if so");
-  command->add_option("--coordinator", options->coordinator, "Coordinator address");
+  AddCoordinatorOption(command, &options->coordinator);
   return command;
 }
 

@@ -21,8 +21,7 @@ namespace ocs::client {
 CLI::App* AddSubmitCommand(CLI::App& app, SubmitOptions* options) {
   CLI::App* command = app.add_subcommand("submit", "Validate and submit a job; print its id");
   command->add_option("file", options->file, "PruningJob YAML file")->required();
-  command->add_option("--coordinator", options->coordinator,
-                      "Coordinator address (default: $OCS_COORDINATOR, then localhost:7070)");
+  AddCoordinatorOption(command, &options->coordinator);
   command->add_flag("--follow", options->follow,
                     "Stream the job's progress until its end: exit 0 on success, 1 on failure "
                     "or cancellation");

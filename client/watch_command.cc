@@ -46,7 +46,7 @@ std::string BoundaryLine(const ocs::v1::EpochBoundary& b, int total,
 CLI::App* AddWatchCommand(CLI::App& app, ReadOptions* options) {
   CLI::App* command = app.add_subcommand("watch", "Follow a job's progress until it ends");
   command->add_option("job", options->job, "Job id")->required();
-  command->add_option("--coordinator", options->coordinator, "Coordinator address");
+  AddCoordinatorOption(command, &options->coordinator);
   AddOutputOption(command, &options->output);
   return command;
 }

@@ -125,19 +125,21 @@ void JobRunner::Disconnect(const std::string& worker_id) {
 }
 
 // Requires mutex_. The job's ranks stopped short of the end: it restarts from its newest
-// checkpoint while restarts are left, or fails; `why` names what happened.
-void JobRunner::LoseJob(const std::string& job_id, const std::string& why) {
+// checkpoint while restarts are left, or fails; `why` names what happened. True when it went back
+// to the queue.
+bool JobRunner::LoseJob(const std::string& job_id, const std::string& why) {
   const auto it = running_.find(job_id);
-  if (it == running_.end()) return;
+  if (it == running_.end()) return false;
   const int restarts = it->second.record.restarts, allowed = it->second.spec.max_restarts;
   if (restarts < allowed) {
     EndJob(job_id, JobState::kPending,
            absl::StrCat(why, "; restart ", restarts + 1, " of ", allowed,
                         " resumes from the newest checkpoint"));
-  } else {
-    EndJob(job_id, JobState::kFailed,
-           absl::StrCat(why, " after ", restarts, " restart(s); spec.maxRestarts is ", allowed));
+    return true;
   }
+  EndJob(job_id, JobState::kFailed,
+         absl::StrCat(why, " after ", restarts, " restart(s); spec.maxRestarts is ", allowed));
+  return false;
 }
 
 // The next rendezvous port in turn, skipping those that running jobs' stores hold.
@@ -399,12 +401,10 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
   if (absl::Status status = CheckRank(run, worker_id, attempt, rank); !status.ok()) return status;
   if (!outcome.succeeded) {
     const std::string why = absl::StrCat("rank ", rank, ": ", outcome.message);
-    if (outcome.retryable) {
-      const bool requeued = run.record.restarts < run.spec.max_restarts;
-      LoseJob(job_id, why);
-      if (requeued) restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
-    } else {
+    if (!outcome.retryable) {
       EndJob(job_id, JobState::kFailed, why);
+    } else if (LoseJob(job_id, why)) {
+      restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
     }
   } else {
     run.finished.insert(rank);

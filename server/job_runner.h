@@ -174,7 +174,7 @@ class JobRunner {
                             bool reattaching);
   absl::Status FinishedLocked(const std::string& worker_id, const std::string& job_id, int attempt,
                               int rank, const RankOutcome& outcome);
-  void LoseJob(const std::string& job_id, const std::string& why);
+  bool LoseJob(const std::string& job_id, const std::string& why);
   BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);

@@ -19,6 +19,7 @@
 #include "ocs/v1/worker_service.grpc.pb.h"
 #include "tests/integration/cluster_test.h"
 #include "tests/support/gloo.h"
+#include "tests/support/memory_limit.h"
 
 namespace ocs::testing {
 namespace {
@@ -169,28 +170,12 @@ TEST_F(ServiceModeTest, ALostWorkerWithNoRestartsLeftFailsItsJobNamingTheWorker)
 }
 
 // Out of memory is the job's sizes, not a fault of the fleet: a restart would stop at the same
-// place, so the job fails at once with the reason, and the worker carries on. 1.5 GiB runs a
-// small job; this one's activations need over 3 GiB.
-// One rank of a job too large for the 1.5 GiB the tests' workers get: its activations need over
-// 3 GiB.
-std::string OutOfMemoryJob(int max_restarts) {
-  return absl::StrCat(
-      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: out-of-memory}\nspec:\n"
-      "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 256, 256]}\n"
-      "  data: {dataset: synthetic, trainLimit: 64, testLimit: 16}\n"
-      "  training: {epochs: 4, batchSize: 64}\n"
-      "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: 2}\n"
-      "  resources: {workers: 1, device: cpu}\n"
-      "  maxRestarts: ",
-      max_restarts, "\n");
-}
-constexpr int64_t kWorkerMemoryBytes = int64_t{3} << 29;
-
+// place, so the job fails at once with the reason, and the worker carries on.
 TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
   WorkerOptions limited;
-  limited.memory_limit_bytes = kWorkerMemoryBytes;
+  limited.memory_limit_bytes = kWorkerMemoryLimitBytes;
   StartWorker(limited);
-  const std::string id = Submit(OutOfMemoryJob(3));
+  const std::string id = Submit(OutOfMemoryJobYaml(3));
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(120));
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
   EXPECT_EQ(job.restarts(), 0);
@@ -210,13 +195,13 @@ TEST_F(ServiceModeTest, AJobOutOfMemoryFailsAtOnceNamingTheBatchSize) {
 TEST_F(ServiceModeTest, OutOfMemoryBesideAnotherRankRestartsSayingSo) {
   WorkerOptions limited;
   limited.slots = 2;
-  limited.memory_limit_bytes = kWorkerMemoryBytes;
+  limited.memory_limit_bytes = kWorkerMemoryLimitBytes;
   StartWorker(limited);
   std::string long_yaml = Job("beside", 1);
   long_yaml.replace(long_yaml.find("epochs: 4"), 9, "epochs: 400");
   const std::string beside = Submit(long_yaml);
   ASSERT_TRUE(WaitForBoundaries(beside, 1)) << Logs();
-  const std::string id = Submit(OutOfMemoryJob(1));
+  const std::string id = Submit(OutOfMemoryJobYaml(1));
   const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(120));
   EXPECT_EQ(job.state(), ocs::v1::JOB_STATE_FAILED) << Logs();
   EXPECT_EQ(job.restarts(), 1);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/gloo.h"
+#include "tests/support/memory_limit.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -144,21 +145,15 @@ TEST(WorkerRunTest, ARankWhosePeerDiesStopsWithTheReasonInsteadOfAborting) {
 }
 
 // A rank out of memory stops naming the batch size, without the hint to resume: a resume would
-// stop at the same place. 1.5 GiB runs a small job; this one's activations need over 3 GiB.
+// stop at the same place.
 TEST(WorkerRunTest, ARankOutOfMemoryStopsNamingTheBatchSize) {
   const std::string job = ::testing::TempDir() + "/out-of-memory.yaml";
-  std::ofstream(job)
-      << "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: out-of-memory}\n"
-         "spec:\n"
-         "  model: {arch: resnet20, numClasses: 4, inputShape: [3, 256, 256]}\n"
-         "  data: {dataset: synthetic, trainLimit: 64, testLimit: 16}\n"
-         "  training: {epochs: 4, batchSize: 64}\n"
-         "  stability: {monitorStartEpoch: 0, sparsityStartEpoch: 0, sparsityEndEpoch: 2}\n"
-         "  resources: {workers: 1, device: cpu}\n";
+  std::ofstream(job) << OutOfMemoryJobYaml(/*max_restarts=*/0);
   const std::string out = FreshFolder("out-of-memory-out");
-  const CommandResult result = RunCommand(
-      WithMemoryLimit(int64_t{3} << 29, {OCS_WORKER_BIN, "run", job, "-o", out, "--threads", "1"}),
-      std::chrono::seconds(120));
+  const CommandResult result =
+      RunCommand(WithMemoryLimit(kWorkerMemoryLimitBytes,
+                                 {OCS_WORKER_BIN, "run", job, "-o", out, "--threads", "1"}),
+                 std::chrono::seconds(120));
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_THAT(result.err, HasSubstr("error: training stopped: out of memory on device cpu at "
                                     "spec.training.batchSize 64 (a smaller batch needs less): "));

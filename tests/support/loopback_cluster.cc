@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/memory_limit.h"
 
 namespace ocs::testing {
 namespace {

@@ -79,12 +79,6 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seco
   return result;
 }
 
-std::vector<std::string> WithMemoryLimit(int64_t bytes, const std::vector<std::string>& argv) {
-  std::vector<std::string> limited{"/usr/bin/prlimit", "--data=" + std::to_string(bytes), "--"};
-  limited.insert(limited.end(), argv.begin(), argv.end());
-  return limited;
-}
-
 Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& log_path,
                        const std::vector<std::string>& environment) {
   pid_ = fork();

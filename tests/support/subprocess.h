@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,12 +18,6 @@ struct CommandResult {
 // Runs argv[0] with arguments, capturing stdout and stderr; kills it after `timeout`.
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::seconds timeout = std::chrono::seconds(60));
-
-// `argv` run with its private writable memory limited to `bytes` (util-linux's prlimit --data): an
-// allocation past it fails as one does on a device out of memory, where the machine would start
-// swapping. Unlike the address space (--as), it leaves out code and reserved ranges, which vary
-// with the build (CUDA's libraries) and the machine.
-std::vector<std::string> WithMemoryLimit(int64_t bytes, const std::vector<std::string>& argv);
 
 // A background process (e.g. ocs-coordinator) whose output goes to a log file. The destructor
 // kills it, so a failing test leaves nothing behind.

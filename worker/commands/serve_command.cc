@@ -34,12 +34,10 @@ struct Worker {
   std::atomic<int>& running_ranks;
 };
 
-// Whether a rank that stopped with `status` may get past it by a restart. Cut off from its peers
-// (one died mid-collective or never joined the rendezvous): nothing wrong with the job. Out of
-// memory is the job's sizes when the rank had the worker to itself (a restart would stop at the
-// same place); beside other ranks, which share the worker's memory and device, it may not be.
-bool Retryable(const absl::Status& status, int other_ranks) {
-  if (train::IsOutOfMemoryStop(status)) return other_ranks > 0;
+// Whether a rank that stopped with `status` may get past it by a restart: cut off from its peers
+// (one died mid-collective or never joined the rendezvous), nothing wrong with the job. Out of
+// memory (ResourceExhausted) is the job's sizes: a restart would stop at the same place.
+bool Retryable(const absl::Status& status) {
   return absl::IsAborted(status) || absl::IsUnavailable(status);
 }
 
@@ -117,14 +115,16 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   if (worker.metrics) worker.metrics->RankStarted(labels);
   ++worker.running_ranks;
   auto fail = [&](const absl::Status& status) {
+    // Unless other ranks shared this worker's memory and device: then they may have taken it.
     const int other_ranks = worker.running_ranks.load() - 1;
+    const bool shared_out_of_memory = train::IsOutOfMemoryStop(status) && other_ranks > 0;
     std::string message(status.message());
-    if (train::IsOutOfMemoryStop(status) && other_ranks > 0) {
+    if (shared_out_of_memory) {
       absl::StrAppend(&message, " (beside ", other_ranks,
                       " other rank(s) sharing this worker's memory: may restart)");
     }
     common::LogError(message);
-    session.Finished(assignment, false, message, Retryable(status, other_ranks));
+    session.Finished(assignment, false, message, Retryable(status) || shared_out_of_memory);
   };
   if (!spec.ok()) {
     fail(spec.status());

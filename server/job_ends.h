@@ -24,6 +24,8 @@ class JobEnds {
               int64_t time_ms);
   // Stores the ends the store refused before; returns the ids stored now.
   std::vector<std::string> Retry();
+  // Whether an end of `job_id` waits for the store to take it.
+  bool Waiting(const std::string& job_id) const { return refused_.count(job_id) > 0; }
 
  private:
   struct End {

@@ -42,8 +42,11 @@ bool IsTerminal(JobState state) {
 bool IsActive(JobState state) { return !IsTerminal(state) && state != JobState::kPending; }
 
 absl::Status CheckTransition(JobState from, JobState to) {
+  // A pending job fails only when a restart is called off: the attempt it replaces turned out to
+  // have failed for a reason of the job's own (JobRunner::CallOffRestart).
   const bool allowed =
-      (from == JobState::kPending && (to == JobState::kScheduled || to == JobState::kCancelled)) ||
+      (from == JobState::kPending &&
+       (to == JobState::kScheduled || to == JobState::kCancelled || to == JobState::kFailed)) ||
       (IsActive(from) && to != from && to != JobState::kScheduled);
   if (allowed) return absl::OkStatus();
   return absl::FailedPreconditionError(

@@ -142,6 +142,28 @@ bool JobRunner::LoseJob(const std::string& job_id, const std::string& why) {
   return false;
 }
 
+// Requires mutex_. A rank of an attempt that a peer's failure sent back to the queue ran out of
+// memory at the job's own sizes: the restart would meet the same wall, so the job fails instead.
+// That rank's report usually comes first, since it goes out before the rank leaves its process
+// group; this is for when a peer's comes first. Only while the restart settles: a later report
+// belongs to an attempt long replaced. True when it applied.
+bool JobRunner::CallOffRestart(const std::string& worker_id, const std::string& job_id, int attempt,
+                               int rank, const std::string& message) {
+  const auto it = settling_.find(job_id);
+  if (it == settling_.end() || !Settling(clock_(), it->second.after_ms)) return false;
+  const SettlingRestart& lost = it->second;
+  if (attempt != lost.lost_attempt || rank < 0 ||
+      rank >= static_cast<int>(lost.rank_workers.size()) || lost.rank_workers[rank] != worker_id) {
+    return false;
+  }
+  settling_.erase(it);
+  const std::string why = absl::StrCat("rank ", rank, ": ", message,
+                                       "; the restart that a peer's failure queued is called off");
+  common::LogError(absl::StrCat("failed: ", why), {job_id});
+  ends_.Settle(job_id, JobState::kFailed, why, clock_());
+  return true;
+}
+
 // The next rendezvous port in turn, skipping those that running jobs' stores hold.
 std::string JobRunner::NextMaster(const std::string& host) {
   std::set<std::string> taken;
@@ -156,10 +178,12 @@ std::string JobRunner::NextMaster(const std::string& host) {
 }
 
 JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
-  if (const auto settle = restart_after_ms_.find(job.id);
-      settle != restart_after_ms_.end() && Settling(clock_(), settle->second)) {
+  if (const auto settle = settling_.find(job.id);
+      settle != settling_.end() && Settling(clock_(), settle->second.after_ms)) {
     return Start::kWaiting;  // holds the queue like a job that does not fit
   }
+  // It failed, or was queued again, and the store has yet to take that: not a job to start.
+  if (ends_.Waiting(job.id)) return Start::kSkipped;
   auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
   if (!spec.ok()) {  // stored specs are canonical; this means the store was tampered with
     (void)store_.Transition(job.id, JobState::kCancelled, spec.status().message(), clock_());
@@ -181,6 +205,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   for (const WorkerInfo& worker : workers_.List()) {
     if (worker.id == ranks[0]) host = worker.host;
   }
+  settling_.erase(job.id);
   RunningJob& run = running_[job.id] = NewRun(*running, *spec);
   run.rank_workers = ranks;
   // A job that ran before resumes from its newest checkpoint; which one, its first report says.
@@ -395,6 +420,10 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
                                        int attempt, int rank, const RankOutcome& outcome) {
   const auto it = running_.find(job_id);
   if (it == running_.end()) {
+    if (outcome.out_of_memory &&
+        CallOffRestart(worker_id, job_id, attempt, rank, outcome.message)) {
+      return absl::OkStatus();
+    }
     return absl::NotFoundError(absl::StrCat("no running job \"", job_id, "\""));
   }
   RunningJob& run = it->second;
@@ -403,9 +432,10 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
     const std::string why = absl::StrCat("rank ", rank, ": ", outcome.message);
     if (!outcome.retryable) {
       EndJob(job_id, JobState::kFailed, why);
-    } else if (LoseJob(job_id, why)) {
-      restart_after_ms_[job_id] = clock_() + kPeerLossSettleMs;
+      return absl::OkStatus();
     }
+    SettlingRestart settling{clock_() + kPeerLossSettleMs, run.attempt, run.rank_workers};
+    if (LoseJob(job_id, why)) settling_[job_id] = std::move(settling);
   } else {
     run.finished.insert(rank);
     if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
@@ -460,10 +490,10 @@ void JobRunner::StartSettledRestarts() {
   bool due = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = restart_after_ms_.begin(); it != restart_after_ms_.end();) {
-      const bool settled = !Settling(clock_(), it->second);
+    for (auto it = settling_.begin(); it != settling_.end();) {
+      const bool settled = !Settling(clock_(), it->second.after_ms);
       due |= settled;
-      it = settled ? restart_after_ms_.erase(it) : std::next(it);
+      it = settled ? settling_.erase(it) : std::next(it);
     }
   }
   if (due) Schedule();

@@ -57,6 +57,9 @@ struct RankOutcome {
   // from its checkpoint while restarts are left, instead of failing.
   bool retryable = false;
   std::string message;
+  // Failed out of memory at the job's own sizes: calls off a restart that a peer's report, heard
+  // first, queued (a restart would meet the same wall).
+  bool out_of_memory = false;
 };
 
 // A rank a worker still runs from before its session ended, claimed again when it reconnects.
@@ -175,6 +178,8 @@ class JobRunner {
   absl::Status FinishedLocked(const std::string& worker_id, const std::string& job_id, int attempt,
                               int rank, const RankOutcome& outcome);
   bool LoseJob(const std::string& job_id, const std::string& why);
+  bool CallOffRestart(const std::string& worker_id, const std::string& job_id, int attempt,
+                      int rank, const std::string& message);
   BoundaryRecord Boundary(const RunningJob& run, const common::Verdict& verdict) const;
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);
@@ -194,8 +199,14 @@ class JobRunner {
   JobEnds ends_;                               // how jobs ended, for the store
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
-  // Jobs lost through a peer's failure: not started before this time (see kPeerLossSettleMs).
-  std::map<std::string, int64_t> restart_after_ms_;
+  // A job a peer's failure sent back to the queue: its restart waits for the fleet to settle
+  // (kPeerLossSettleMs), and meanwhile a rank of the lost attempt may still call it off.
+  struct SettlingRestart {
+    int64_t after_ms = 0;  // not started before
+    int lost_attempt = 0;
+    std::vector<std::string> rank_workers;  // of the lost attempt
+  };
+  std::map<std::string, SettlingRestart> settling_;  // by job id
 };
 
 }  // namespace ocs::server

@@ -85,6 +85,10 @@ absl::StatusOr<RankReport> ReportFrom(const ocs::v1::EpochReport& in) {
   return report;
 }
 
+RankOutcome OutcomeFrom(const ocs::v1::RankFinished& in) {
+  return {in.succeeded(), in.retryable(), in.message(), in.out_of_memory()};
+}
+
 // The ranks a reconnecting worker still runs. A claim whose pending report cannot be read is
 // cancelled at once: its rank restarts with the job rather than feed a decision garbage.
 std::vector<RankClaim> ClaimsFrom(const ocs::v1::SessionHello& hello, WorkerSession& session) {
@@ -99,10 +103,7 @@ std::vector<RankClaim> ClaimsFrom(const ocs::v1::SessionHello& hello, WorkerSess
       }
       claim.pending = *std::move(report);
     }
-    if (in.has_finished()) {
-      const ocs::v1::RankFinished& f = in.finished();
-      claim.finished = RankOutcome{f.succeeded(), f.retryable(), f.message()};
-    }
+    if (in.has_finished()) claim.finished = OutcomeFrom(in.finished());
     claims.push_back(std::move(claim));
   }
   return claims;
@@ -161,8 +162,7 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
   }
   if (message.has_finished()) {
     const ocs::v1::RankFinished& in = message.finished();
-    return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(),
-                            {in.succeeded(), in.retryable(), in.message()});
+    return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(), OutcomeFrom(in));
   }
   return absl::InvalidArgumentError("a session carries reports and finishes after its hello");
 }

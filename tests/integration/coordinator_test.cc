@@ -483,6 +483,60 @@ TEST_F(WorkerApiTest, ASecondSessionUnderALiveWorkersIdIsRefusedAndTheFirstKeeps
   (void)live->Finish();
 }
 
+// Rank 1 runs out of memory and rank 0, cut off from it, is heard first: rank 0's report sends the
+// job back to the queue to restart, and rank 1's, of the attempt just stopped, fails it instead.
+TEST_F(WorkerApiTest, AnOutOfMemoryRankHeardAfterItsCutOffPeerFailsTheJobInsteadOfARestart) {
+  FakeWorker first(*workers_), second(*workers_);
+  grpc::ClientContext first_context, second_context;
+  auto first_session = first.Open(first_context);
+  auto second_session = second.Open(second_context);
+  const std::string job = Submit(
+      "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: two-ranks}\nspec:\n"
+      "  model: {arch: resnet20}\n  data: {dataset: synthetic}\n"
+      "  resources: {workers: 2, device: cpu}\n");
+  const auto a = NextAssignment(*first_session), b = NextAssignment(*second_session);
+  ASSERT_TRUE(a.has_value() && b.has_value()) << ReadFile(log_path_);
+  auto finish = [&](FakeWorker::Stream& stream, const ocs::v1::Assignment& assignment,
+                    const std::string& message, bool retryable, bool out_of_memory) {
+    ocs::v1::WorkerMessage out;
+    ocs::v1::RankFinished& finished = *out.mutable_finished();
+    finished.set_job_id(job);
+    finished.set_attempt(assignment.attempt());
+    finished.set_rank(assignment.rank());
+    finished.set_message(message);
+    finished.set_retryable(retryable);
+    finished.set_out_of_memory(out_of_memory);
+    EXPECT_TRUE(stream.Write(out));
+  };
+  FakeWorker::Stream& rank0 = *(a->rank() == 0 ? first_session : second_session);
+  FakeWorker::Stream& rank1 = *(a->rank() == 0 ? second_session : first_session);
+  finish(rank0, a->rank() == 0 ? *a : *b, "training stopped: Connection closed by peer", true,
+         false);
+  auto wait_for = [&](std::function<bool(const ocs::v1::Job&)> done) {
+    for (int i = 0; i < 200 && !done(Get(job)); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return Get(job);
+  };
+  EXPECT_EQ(wait_for([](const ocs::v1::Job& j) {
+              return j.state() == ocs::v1::JOB_STATE_PENDING;
+            }).state(),
+            ocs::v1::JOB_STATE_PENDING)
+      << ReadFile(log_path_);
+  finish(rank1, a->rank() == 0 ? *b : *a,
+         "training stopped: out of memory on device cpu at spec.training.batchSize 64", false,
+         true);
+  const ocs::v1::Job failed =
+      wait_for([](const ocs::v1::Job& j) { return j.state() == ocs::v1::JOB_STATE_FAILED; });
+  EXPECT_EQ(failed.state(), ocs::v1::JOB_STATE_FAILED) << ReadFile(log_path_);
+  EXPECT_THAT(failed.message(),
+              ::testing::StartsWith("rank 1: training stopped: out of memory on device cpu"));
+  first_context.TryCancel();
+  second_context.TryCancel();
+  (void)first_session->Finish();
+  (void)second_session->Finish();
+}
+
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {
   coordinator_->Signal(SIGTERM);
   EXPECT_EQ(coordinator_->Wait(), 0) << ReadFile(log_path_);

@@ -441,8 +441,17 @@ bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {
   return impl_->ended || impl_->cancelled.count({assignment.job_id, assignment.attempt}) > 0;
 }
 
+void CoordinatorSession::Succeeded(const Assignment& assignment) {
+  Finished(assignment, true, "", RankFailure::kOfTheJob);
+}
+
+void CoordinatorSession::Failed(const Assignment& assignment, const std::string& message,
+                                RankFailure failure) {
+  Finished(assignment, false, message, failure);
+}
+
 void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
-                                  const std::string& message, bool retryable) {
+                                  const std::string& message, RankFailure failure) {
   const std::string& job_id = assignment.job_id;
   ocs::v1::WorkerMessage out;
   out.mutable_finished()->set_job_id(job_id);
@@ -450,7 +459,8 @@ void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
   out.mutable_finished()->set_rank(assignment.rank);
   out.mutable_finished()->set_succeeded(succeeded);
   out.mutable_finished()->set_message(message);
-  out.mutable_finished()->set_retryable(retryable);
+  out.mutable_finished()->set_retryable(failure == RankFailure::kRetryable);
+  out.mutable_finished()->set_out_of_memory(failure == RankFailure::kOutOfMemory);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->Write(out);  // or, without a connection, with the next hello
   const auto now = std::chrono::steady_clock::now();

@@ -38,6 +38,15 @@ struct Assignment {
   bool resume = false;  // continue from the newest checkpoint
 };
 
+// Why a rank failed, which decides what the coordinator does with its job.
+enum class RankFailure {
+  kOfTheJob,   // the spec, the data, a diverged rank: the job fails
+  kRetryable,  // outside the job (a peer died mid-collective): it restarts while restarts are left
+  // The job's sizes do not fit the device's memory: it fails, even when a peer's retryable
+  // report, heard first, sent it back to the queue.
+  kOutOfMemory,
+};
+
 struct SessionOptions {
   std::string coordinator;  // host:port
   std::string host;         // this worker's address, for rank 0's rendezvous
@@ -70,10 +79,9 @@ class CoordinatorSession {
   // ended for good.
   absl::StatusOr<common::Verdict> Exchange(const Assignment& assignment,
                                            const train::BoundaryReport& report);
-  // `retryable`: failed for a reason outside the job (a peer died mid-collective); the
-  // coordinator restarts the job instead of failing it while restarts are left.
-  void Finished(const Assignment& assignment, bool succeeded, const std::string& message,
-                bool retryable = false);
+  // The rank ran to its end; or failed, `failure` saying whose fault it was.
+  void Succeeded(const Assignment& assignment);
+  void Failed(const Assignment& assignment, const std::string& message, RankFailure failure);
   // Sends the file at `path` to the coordinator as the job's artifact `name` (rank 0, at the end
   // of training). Tried again after a reconnection, and while the coordinator's disk is full,
   // for up to `upload_retry`. The coordinator's status, prefixed with what was being uploaded,
@@ -95,6 +103,8 @@ class CoordinatorSession {
   void ConnectionLoop();
   void ReadLoop();
   void HeartbeatLoop();
+  void Finished(const Assignment& assignment, bool succeeded, const std::string& message,
+                RankFailure failure);
 
   std::unique_ptr<Impl> impl_;
 };

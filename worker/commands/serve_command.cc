@@ -34,11 +34,16 @@ struct Worker {
   std::atomic<int>& running_ranks;
 };
 
-// Whether a rank that stopped with `status` may get past it by a restart: cut off from its peers
-// (one died mid-collective or never joined the rendezvous), nothing wrong with the job. Out of
-// memory (ResourceExhausted) is the job's sizes: a restart would stop at the same place.
-bool Retryable(const absl::Status& status) {
-  return absl::IsAborted(status) || absl::IsUnavailable(status);
+// Whose fault a rank's stop with `status` was. Cut off from its peers (one died mid-collective or
+// never joined the rendezvous): nothing wrong with the job, and a restart may get past it; so too
+// out of memory while other ranks shared this worker's memory. Otherwise out of memory is the
+// job's sizes: a restart would stop at the same place.
+agent::RankFailure FailureOf(const absl::Status& status, bool shared_out_of_memory) {
+  if (absl::IsAborted(status) || absl::IsUnavailable(status) || shared_out_of_memory) {
+    return agent::RankFailure::kRetryable;
+  }
+  if (train::IsOutOfMemoryStop(status)) return agent::RankFailure::kOutOfMemory;
+  return agent::RankFailure::kOfTheJob;
 }
 
 // Trains one assigned rank; `fail` reports a problem to the coordinator.
@@ -101,7 +106,7 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
     }
   }
   common::LogInfo("finished");
-  session.Finished(assignment, true, "");
+  session.Succeeded(assignment);
 }
 
 // Runs one assigned rank to its end and tells the coordinator how it went.
@@ -124,7 +129,7 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
                       " other rank(s) sharing this worker's memory: may restart)");
     }
     common::LogError(message);
-    session.Finished(assignment, false, message, Retryable(status) || shared_out_of_memory);
+    session.Failed(assignment, message, FailureOf(status, shared_out_of_memory));
   };
   if (!spec.ok()) {
     fail(spec.status());

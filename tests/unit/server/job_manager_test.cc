@@ -125,6 +125,7 @@ TEST(JobStateTest, Transitions) {
   EXPECT_TRUE(CheckTransition(JobState::kScheduled, JobState::kPruned).ok());  // resumed late
   EXPECT_TRUE(CheckTransition(JobState::kPruned, JobState::kPending).ok());    // requeued
   EXPECT_TRUE(CheckTransition(JobState::kPruned, JobState::kSucceeded).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kPending, JobState::kFailed).ok());  // restart called off
   EXPECT_FALSE(CheckTransition(JobState::kPending, JobState::kDense).ok());
   EXPECT_FALSE(CheckTransition(JobState::kDense, JobState::kScheduled).ok());
   EXPECT_FALSE(CheckTransition(JobState::kPending, JobState::kSucceeded).ok());

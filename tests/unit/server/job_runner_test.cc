@@ -326,6 +326,62 @@ TEST_F(JobRunnerTest, AClockSteppedBackDoesNotProlongTheWait) {
   EXPECT_EQ(State(), JobState::kScheduled);
 }
 
+// What ranks of a two-rank job report when rank 1 runs out of memory and rank 0, cut off from it,
+// is heard first: the restart rank 0's report queued must not go ahead.
+const RankOutcome kCutOff{false, true, "training stopped: Connection closed by peer"};
+const RankOutcome kOutOfMemory{false, false,
+                               "training stopped: out of memory on device cpu at "
+                               "spec.training.batchSize 4096 (a smaller batch needs less)",
+                               true};
+
+TEST_F(JobRunnerTest, ARankOutOfMemoryHeardAfterItsPeerCallsOffTheRestart) {
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
+  EXPECT_EQ(State(), JobState::kPending);
+  now_ms_ += 500;
+  ASSERT_TRUE(runner_->Finished(WorkerOf(1), job_, 0, 1, kOutOfMemory).ok());
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_THAT(job.message, HasSubstr("rank 1: training stopped: out of memory on device cpu at "
+                                     "spec.training.batchSize 4096"));
+  EXPECT_THAT(job.message, HasSubstr("the restart that a peer's failure queued is called off"));
+  now_ms_ += 2000;
+  runner_->StartSettledRestarts();
+  for (const FakeLink& link : links_) EXPECT_EQ(link.assignments.size(), 1u);  // attempt 0's only
+  EXPECT_EQ(State(), JobState::kFailed);
+}
+
+// The other ranks' stop after the coordinator cancelled them is no reason to fail the job, nor is
+// a rank's report that comes after the restart started, or from a worker that did not run it.
+TEST_F(JobRunnerTest, OnlyAnOutOfMemoryReportOfTheLostAttemptWhileItSettlesCallsOffTheRestart) {
+  const std::string rank1 = WorkerOf(1);
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
+  EXPECT_TRUE(absl::IsNotFound(runner_->Finished(rank1, job_, 0, 1, {false, false, "cancelled"})));
+  EXPECT_TRUE(absl::IsNotFound(runner_->Finished(WorkerOf(0), job_, 0, 1, kOutOfMemory)));
+  EXPECT_TRUE(absl::IsNotFound(runner_->Finished(rank1, job_, 1, 1, kOutOfMemory)));
+  EXPECT_EQ(State(), JobState::kPending);
+  now_ms_ += 2000;
+  runner_->StartSettledRestarts();
+  EXPECT_EQ(State(), JobState::kScheduled);
+  EXPECT_FALSE(runner_->Finished(rank1, job_, 0, 1, kOutOfMemory).ok());  // attempt 1 runs now
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.state, JobState::kScheduled);
+  EXPECT_EQ(job.restarts, 1);
+}
+
+// A failure the store refused (a full disk) keeps the job from starting while it is retried.
+TEST_F(JobRunnerTest, ACalledOffRestartTheStoreRefusedDoesNotStart) {
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
+  flaky_->refuse_transitions = true;
+  ASSERT_TRUE(runner_->Finished(WorkerOf(1), job_, 0, 1, kOutOfMemory).ok());
+  flaky_->refuse_transitions = false;
+  now_ms_ += 2000;
+  runner_->Schedule();  // as any other job's end or a worker's arrival does
+  EXPECT_EQ(State(), JobState::kPending);
+  for (const FakeLink& link : links_) EXPECT_EQ(link.assignments.size(), 1u);
+  EXPECT_EQ(runner_->SettleEnds(), std::vector<std::string>{job_});
+  EXPECT_EQ(State(), JobState::kFailed);
+}
+
 // Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.
 TEST_F(JobRunnerTest, AJobThatStopsRunningLeavesNoProgressBehind) {
   progress_.Set(job_, {0, 5, 10});

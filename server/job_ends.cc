@@ -33,11 +33,14 @@ bool JobEnds::Store(const std::string& job_id, const End& end) {
     }
     return true;
   }
-  if (refused_.emplace(job_id, end).second) {  // loudly, once
+  // Loudly, once per end. A later end replaces one still waiting: a restart called off.
+  const auto waiting = refused_.find(job_id);
+  if (waiting == refused_.end() || waiting->second.state != end.state) {
     common::LogError(absl::StrCat("the store refused the job's end (", ToString(end.state),
                                   "): ", moved.status().message(), "; retrying every second"),
                      {job_id});
   }
+  refused_.insert_or_assign(job_id, end);
   return false;
 }
 

@@ -18,8 +18,9 @@ class JobEnds {
   explicit JobEnds(JobStore& store) : store_(store) {}
 
   // Stores that `job_id` ended in `state` (kPending: it goes back to the queue); true when the
-  // store took it. A refusal is logged once and kept for Retry. A job that moved on meanwhile
-  // (cancelled through the API) or is gone is let go.
+  // store took it. A refusal is logged once and kept for Retry, in place of an earlier end of the
+  // job still kept (a restart called off). A job that moved on meanwhile (cancelled through the
+  // API) or is gone is let go.
   bool Settle(const std::string& job_id, JobState state, const std::string& message,
               int64_t time_ms);
   // Stores the ends the store refused before; returns the ids stored now.

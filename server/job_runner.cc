@@ -145,18 +145,18 @@ bool JobRunner::LoseJob(const std::string& job_id, const std::string& why) {
 // Requires mutex_. A rank of an attempt that a peer's failure sent back to the queue ran out of
 // memory at the job's own sizes: the restart would meet the same wall, so the job fails instead.
 // That rank's report usually comes first, since it goes out before the rank leaves its process
-// group; this is for when a peer's comes first. Only while the restart settles: a later report
-// belongs to an attempt long replaced. True when it applied.
+// group; this is for when a peer's comes first. Only until the restart starts: a later report
+// belongs to an attempt replaced. True when it applied.
 bool JobRunner::CallOffRestart(const std::string& worker_id, const std::string& job_id, int attempt,
                                int rank, const std::string& message) {
-  const auto it = settling_.find(job_id);
-  if (it == settling_.end() || !Settling(clock_(), it->second.after_ms)) return false;
-  const SettlingRestart& lost = it->second;
+  const auto it = queued_restarts_.find(job_id);
+  if (it == queued_restarts_.end()) return false;
+  const QueuedRestart& lost = it->second;
   if (attempt != lost.lost_attempt || rank < 0 ||
       rank >= static_cast<int>(lost.rank_workers.size()) || lost.rank_workers[rank] != worker_id) {
     return false;
   }
-  settling_.erase(it);
+  queued_restarts_.erase(it);
   const std::string why = absl::StrCat("rank ", rank, ": ", message,
                                        "; the restart that a peer's failure queued is called off");
   common::LogError(absl::StrCat("failed: ", why), {job_id});
@@ -178,8 +178,8 @@ std::string JobRunner::NextMaster(const std::string& host) {
 }
 
 JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
-  if (const auto settle = settling_.find(job.id);
-      settle != settling_.end() && Settling(clock_(), settle->second.after_ms)) {
+  if (const auto queued = queued_restarts_.find(job.id);
+      queued != queued_restarts_.end() && Settling(clock_(), queued->second.after_ms)) {
     return Start::kWaiting;  // holds the queue like a job that does not fit
   }
   // It failed, or was queued again, and the store has yet to take that: not a job to start.
@@ -187,6 +187,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
   if (!spec.ok()) {  // stored specs are canonical; this means the store was tampered with
     (void)store_.Transition(job.id, JobState::kCancelled, spec.status().message(), clock_());
+    queued_restarts_.erase(job.id);
     return Start::kSkipped;
   }
   // Gang scheduling: every rank gets a slot now, or the job waits.
@@ -205,7 +206,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
   for (const WorkerInfo& worker : workers_.List()) {
     if (worker.id == ranks[0]) host = worker.host;
   }
-  settling_.erase(job.id);
+  queued_restarts_.erase(job.id);
   RunningJob& run = running_[job.id] = NewRun(*running, *spec);
   run.rank_workers = ranks;
   // A job that ran before resumes from its newest checkpoint; which one, its first report says.
@@ -420,7 +421,7 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
                                        int attempt, int rank, const RankOutcome& outcome) {
   const auto it = running_.find(job_id);
   if (it == running_.end()) {
-    if (outcome.out_of_memory &&
+    if (outcome.out_of_memory && !outcome.retryable &&
         CallOffRestart(worker_id, job_id, attempt, rank, outcome.message)) {
       return absl::OkStatus();
     }
@@ -434,8 +435,8 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
       EndJob(job_id, JobState::kFailed, why);
       return absl::OkStatus();
     }
-    SettlingRestart settling{clock_() + kPeerLossSettleMs, run.attempt, run.rank_workers};
-    if (LoseJob(job_id, why)) settling_[job_id] = std::move(settling);
+    QueuedRestart queued{clock_() + kPeerLossSettleMs, false, run.attempt, run.rank_workers};
+    if (LoseJob(job_id, why)) queued_restarts_[job_id] = std::move(queued);
   } else {
     run.finished.insert(rank);
     if (run.finished.size() == run.rank_workers.size()) EndJob(job_id, JobState::kSucceeded, "");
@@ -446,6 +447,7 @@ absl::Status JobRunner::FinishedLocked(const std::string& worker_id, const std::
 void JobRunner::Cancelled(const std::string& job_id, const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    queued_restarts_.erase(job_id);
     const auto it = running_.find(job_id);
     if (it == running_.end()) return;
     const std::set<std::string> workers(it->second.rank_workers.begin(),
@@ -490,10 +492,10 @@ void JobRunner::StartSettledRestarts() {
   bool due = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = settling_.begin(); it != settling_.end();) {
-      const bool settled = !Settling(clock_(), it->second.after_ms);
-      due |= settled;
-      it = settled ? settling_.erase(it) : std::next(it);
+    // The entries stay until their jobs start (TryStart) or are cancelled.
+    for (auto& [id, queued] : queued_restarts_) {
+      if (queued.settled || Settling(clock_(), queued.after_ms)) continue;
+      queued.settled = due = true;
     }
   }
   if (due) Schedule();

@@ -199,14 +199,15 @@ class JobRunner {
   JobEnds ends_;                               // how jobs ended, for the store
   std::map<std::string, int>
       pending_priorities_;  // spec.priority of the jobs pending at the last pass
-  // A job a peer's failure sent back to the queue: its restart waits for the fleet to settle
-  // (kPeerLossSettleMs), and meanwhile a rank of the lost attempt may still call it off.
-  struct SettlingRestart {
+  // A job a peer's failure sent back to the queue, until its restart starts: the restart waits
+  // for the fleet to settle (kPeerLossSettleMs), and a rank of the lost attempt may call it off.
+  struct QueuedRestart {
     int64_t after_ms = 0;  // not started before
+    bool settled = false;  // the wait is over and the queue was scheduled
     int lost_attempt = 0;
     std::vector<std::string> rank_workers;  // of the lost attempt
   };
-  std::map<std::string, SettlingRestart> settling_;  // by job id
+  std::map<std::string, QueuedRestart> queued_restarts_;  // by job id
 };
 
 }  // namespace ocs::server

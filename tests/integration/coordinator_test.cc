@@ -463,6 +463,10 @@ TEST_F(WorkerApiTest, ASecondSessionUnderALiveWorkersIdIsRefusedAndTheFirstKeeps
   FakeWorker worker(*workers_);
   grpc::ClientContext live_context;
   auto live = worker.Open(live_context);
+  // Its first job shows that the live session is in place before the copy says hello: sessions
+  // opened together are taken in no particular order.
+  const std::string first = Submit(kOneRankJob);
+  ASSERT_TRUE(NextAssignment(*live).has_value()) << ReadFile(log_path_);
   {
     grpc::ClientContext copy_context;
     auto copy = worker.Open(copy_context, worker.id());
@@ -473,8 +477,12 @@ TEST_F(WorkerApiTest, ASecondSessionUnderALiveWorkersIdIsRefusedAndTheFirstKeeps
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
     EXPECT_THAT(refused.error_message(), ::testing::HasSubstr(worker.id()));
   }
-  // The copy has gone; the live session still gets work.
+  // The copy has gone; the live session still reports and gets work.
   const std::string job = Submit(kOneRankJob);
+  ocs::v1::WorkerMessage done;
+  done.mutable_finished()->set_job_id(first);
+  done.mutable_finished()->set_succeeded(true);
+  ASSERT_TRUE(live->Write(done));
   const auto assignment = NextAssignment(*live);
   ASSERT_TRUE(assignment.has_value()) << ReadFile(log_path_);
   EXPECT_EQ(assignment->job_id(), job);
@@ -486,55 +494,52 @@ TEST_F(WorkerApiTest, ASecondSessionUnderALiveWorkersIdIsRefusedAndTheFirstKeeps
 // Rank 1 runs out of memory and rank 0, cut off from it, is heard first: rank 0's report sends the
 // job back to the queue to restart, and rank 1's, of the attempt just stopped, fails it instead.
 TEST_F(WorkerApiTest, AnOutOfMemoryRankHeardAfterItsCutOffPeerFailsTheJobInsteadOfARestart) {
-  FakeWorker first(*workers_), second(*workers_);
-  grpc::ClientContext first_context, second_context;
-  auto first_session = first.Open(first_context);
-  auto second_session = second.Open(second_context);
+  FakeWorker workers[2] = {FakeWorker(*workers_), FakeWorker(*workers_)};
+  grpc::ClientContext contexts[2];
+  std::unique_ptr<FakeWorker::Stream> sessions[2];
+  for (int i = 0; i < 2; ++i) sessions[i] = workers[i].Open(contexts[i]);
   const std::string job = Submit(
       "apiVersion: ocs/v1\nkind: PruningJob\nmetadata: {name: two-ranks}\nspec:\n"
       "  model: {arch: resnet20}\n  data: {dataset: synthetic}\n"
       "  resources: {workers: 2, device: cpu}\n");
-  const auto a = NextAssignment(*first_session), b = NextAssignment(*second_session);
-  ASSERT_TRUE(a.has_value() && b.has_value()) << ReadFile(log_path_);
-  auto finish = [&](FakeWorker::Stream& stream, const ocs::v1::Assignment& assignment,
-                    const std::string& message, bool retryable, bool out_of_memory) {
+  std::optional<ocs::v1::Assignment> assignments[2];
+  for (int i = 0; i < 2; ++i) {
+    assignments[i] = NextAssignment(*sessions[i]);
+    ASSERT_TRUE(assignments[i].has_value()) << ReadFile(log_path_);
+  }
+  const int rank0 = assignments[0]->rank() == 0 ? 0 : 1, rank1 = 1 - rank0;
+  auto finish = [&](int i, const std::string& message, bool retryable, bool out_of_memory) {
     ocs::v1::WorkerMessage out;
     ocs::v1::RankFinished& finished = *out.mutable_finished();
     finished.set_job_id(job);
-    finished.set_attempt(assignment.attempt());
-    finished.set_rank(assignment.rank());
+    finished.set_attempt(assignments[i]->attempt());
+    finished.set_rank(assignments[i]->rank());
     finished.set_message(message);
     finished.set_retryable(retryable);
     finished.set_out_of_memory(out_of_memory);
-    EXPECT_TRUE(stream.Write(out));
+    EXPECT_TRUE(sessions[i]->Write(out));
   };
-  FakeWorker::Stream& rank0 = *(a->rank() == 0 ? first_session : second_session);
-  FakeWorker::Stream& rank1 = *(a->rank() == 0 ? second_session : first_session);
-  finish(rank0, a->rank() == 0 ? *a : *b, "training stopped: Connection closed by peer", true,
-         false);
-  auto wait_for = [&](std::function<bool(const ocs::v1::Job&)> done) {
-    for (int i = 0; i < 200 && !done(Get(job)); ++i) {
+  auto wait_for = [&](ocs::v1::JobState state) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (Get(job).state() != state && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return Get(job);
   };
-  EXPECT_EQ(wait_for([](const ocs::v1::Job& j) {
-              return j.state() == ocs::v1::JOB_STATE_PENDING;
-            }).state(),
-            ocs::v1::JOB_STATE_PENDING)
+  finish(rank0, "training stopped: Connection closed by peer", true, false);
+  ASSERT_EQ(wait_for(ocs::v1::JOB_STATE_PENDING).state(), ocs::v1::JOB_STATE_PENDING)
       << ReadFile(log_path_);
-  finish(rank1, a->rank() == 0 ? *b : *a,
-         "training stopped: out of memory on device cpu at spec.training.batchSize 64", false,
-         true);
-  const ocs::v1::Job failed =
-      wait_for([](const ocs::v1::Job& j) { return j.state() == ocs::v1::JOB_STATE_FAILED; });
+  // Rank 0's worker leaves too: the restart cannot be placed, however long rank 1's report takes.
+  contexts[rank0].TryCancel();
+  (void)sessions[rank0]->Finish();
+  finish(rank1, "training stopped: out of memory on device cpu at spec.training.batchSize 64",
+         false, true);
+  const ocs::v1::Job failed = wait_for(ocs::v1::JOB_STATE_FAILED);
   EXPECT_EQ(failed.state(), ocs::v1::JOB_STATE_FAILED) << ReadFile(log_path_);
   EXPECT_THAT(failed.message(),
               ::testing::StartsWith("rank 1: training stopped: out of memory on device cpu"));
-  first_context.TryCancel();
-  second_context.TryCancel();
-  (void)first_session->Finish();
-  (void)second_session->Finish();
+  contexts[rank1].TryCancel();
+  (void)sessions[rank1]->Finish();
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

@@ -442,22 +442,22 @@ bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {
 }
 
 void CoordinatorSession::Succeeded(const Assignment& assignment) {
-  Finished(assignment, true, "", RankFailure::kOfTheJob);
+  Finished(assignment, "", std::nullopt);
 }
 
 void CoordinatorSession::Failed(const Assignment& assignment, const std::string& message,
                                 RankFailure failure) {
-  Finished(assignment, false, message, failure);
+  Finished(assignment, message, failure);
 }
 
-void CoordinatorSession::Finished(const Assignment& assignment, bool succeeded,
-                                  const std::string& message, RankFailure failure) {
+void CoordinatorSession::Finished(const Assignment& assignment, const std::string& message,
+                                  std::optional<RankFailure> failure) {
   const std::string& job_id = assignment.job_id;
   ocs::v1::WorkerMessage out;
   out.mutable_finished()->set_job_id(job_id);
   out.mutable_finished()->set_attempt(assignment.attempt);
   out.mutable_finished()->set_rank(assignment.rank);
-  out.mutable_finished()->set_succeeded(succeeded);
+  out.mutable_finished()->set_succeeded(!failure);
   out.mutable_finished()->set_message(message);
   out.mutable_finished()->set_retryable(failure == RankFailure::kRetryable);
   out.mutable_finished()->set_out_of_memory(failure == RankFailure::kOutOfMemory);

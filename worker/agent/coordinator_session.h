@@ -103,8 +103,9 @@ class CoordinatorSession {
   void ConnectionLoop();
   void ReadLoop();
   void HeartbeatLoop();
-  void Finished(const Assignment& assignment, bool succeeded, const std::string& message,
-                RankFailure failure);
+  // `failure`: none when the rank succeeded.
+  void Finished(const Assignment& assignment, const std::string& message,
+                std::optional<RankFailure> failure);
 
   std::unique_ptr<Impl> impl_;
 };

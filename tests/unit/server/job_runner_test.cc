@@ -337,7 +337,7 @@ const RankOutcome kOutOfMemory{false, false,
 TEST_F(JobRunnerTest, ARankOutOfMemoryHeardAfterItsPeerCallsOffTheRestart) {
   ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
   EXPECT_EQ(State(), JobState::kPending);
-  now_ms_ += 500;
+  now_ms_ += 2500;  // past the 2 s, before the once-a-second pass starts the restart
   ASSERT_TRUE(runner_->Finished(WorkerOf(1), job_, 0, 1, kOutOfMemory).ok());
   const JobRecord job = *store_->Get(job_);
   EXPECT_EQ(job.state, JobState::kFailed);
@@ -380,6 +380,29 @@ TEST_F(JobRunnerTest, ACalledOffRestartTheStoreRefusedDoesNotStart) {
   for (const FakeLink& link : links_) EXPECT_EQ(link.assignments.size(), 1u);
   EXPECT_EQ(runner_->SettleEnds(), std::vector<std::string>{job_});
   EXPECT_EQ(State(), JobState::kFailed);
+}
+
+// The restart's requeue and then the failure are refused (a full disk): the failure is the end the
+// store takes when it recovers.
+TEST_F(JobRunnerTest, AFailureTheStoreRefusedReplacesTheRequeueItRefusedBefore) {
+  flaky_->refuse_transitions = true;
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
+  ASSERT_TRUE(runner_->Finished(WorkerOf(1), job_, 0, 1, kOutOfMemory).ok());
+  flaky_->refuse_transitions = false;
+  EXPECT_EQ(runner_->SettleEnds(), std::vector<std::string>{job_});
+  EXPECT_EQ(State(), JobState::kFailed);
+  now_ms_ += 2000;
+  runner_->StartSettledRestarts();
+  EXPECT_EQ(State(), JobState::kFailed);
+}
+
+// A job cancelled while its restart waits stays cancelled: the out-of-memory report is refused.
+TEST_F(JobRunnerTest, AnOutOfMemoryReportAfterTheQueuedRestartWasCancelledChangesNothing) {
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, kCutOff).ok());
+  ASSERT_TRUE(manager_->Cancel(job_, "by hand").ok());
+  runner_->Cancelled(job_, "by hand");  // as the coordinator's cancel hook does
+  EXPECT_TRUE(absl::IsNotFound(runner_->Finished(WorkerOf(1), job_, 0, 1, kOutOfMemory)));
+  EXPECT_EQ(State(), JobState::kCancelled);
 }
 
 // Step progress lives only while a job runs: a coordinator running many jobs keeps none of it.

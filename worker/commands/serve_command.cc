@@ -19,6 +19,7 @@
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
 #include "worker/agent/worker_metrics.h"
+#include "worker/commands/rank_stop.h"
 #include "worker/train/collectives.h"
 #include "worker/train/torch_runtime.h"
 #include "worker/train/trainer.h"
@@ -33,18 +34,6 @@ struct Worker {
   agent::WorkerMetrics* metrics;  // null when metrics are off
   std::atomic<int>& running_ranks;
 };
-
-// Whose fault a rank's stop with `status` was. Cut off from its peers (one died mid-collective or
-// never joined the rendezvous): nothing wrong with the job, and a restart may get past it; so too
-// out of memory while other ranks shared this worker's memory. Otherwise out of memory is the
-// job's sizes: a restart would stop at the same place.
-agent::RankFailure FailureOf(const absl::Status& status, bool shared_out_of_memory) {
-  if (absl::IsAborted(status) || absl::IsUnavailable(status) || shared_out_of_memory) {
-    return agent::RankFailure::kRetryable;
-  }
-  if (train::IsOutOfMemoryStop(status)) return agent::RankFailure::kOutOfMemory;
-  return agent::RankFailure::kOfTheJob;
-}
 
 // Trains one assigned rank; `fail` reports a problem to the coordinator.
 void TrainRank(const Worker& worker, const agent::Assignment& assignment,
@@ -120,16 +109,9 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   if (worker.metrics) worker.metrics->RankStarted(labels);
   ++worker.running_ranks;
   auto fail = [&](const absl::Status& status) {
-    // Unless other ranks shared this worker's memory and device: then they may have taken it.
-    const int other_ranks = worker.running_ranks.load() - 1;
-    const bool shared_out_of_memory = train::IsOutOfMemoryStop(status) && other_ranks > 0;
-    std::string message(status.message());
-    if (shared_out_of_memory) {
-      absl::StrAppend(&message, " (beside ", other_ranks,
-                      " other rank(s) sharing this worker's memory: may restart)");
-    }
-    common::LogError(message);
-    session.Failed(assignment, message, FailureOf(status, shared_out_of_memory));
+    const RankStop stop = DescribeStop(status, worker.running_ranks.load() - 1);
+    common::LogError(stop.message);
+    session.Failed(assignment, stop.message, stop.failure);
   };
   if (!spec.ok()) {
     fail(spec.status());

@@ -193,6 +193,45 @@ class Compose(unittest.TestCase):
             self.assertTrue(any("gpu" in d.get("capabilities", []) for d in devices))
 
 
+class Alerts(unittest.TestCase):
+    def test_the_compose_prometheus_mounts_the_rules_its_configuration_loads(self):
+        with open("deploy/prometheus/prometheus.yml") as f:
+            self.assertEqual(yaml.safe_load(f)["rule_files"], ["alerts.yml"])
+        with open("docker-compose.yml") as f:
+            mounts = yaml.safe_load(f)["services"]["prometheus"]["volumes"]
+        self.assertIn("./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro", mounts)
+
+    def test_the_prometheus_rule_for_the_operator_holds_the_same_rules(self):
+        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "release=monitoring"],
+                             capture_output=True, text=True, check=True).stdout
+        rule = yaml.safe_load(out)
+        self.assertEqual(rule["apiVersion"], "monitoring.coreos.com/v1")
+        self.assertEqual(rule["kind"], "PrometheusRule")
+        self.assertEqual(rule["metadata"]["namespace"], "ocs")
+        self.assertEqual(rule["metadata"]["labels"]["release"], "monitoring")
+        with open("deploy/prometheus/alerts.yml") as f:
+            self.assertEqual(rule["spec"], yaml.safe_load(f))
+
+    def test_every_alert_has_a_runbook_section_in_the_docs(self):
+        with open("deploy/prometheus/alerts.yml") as f:
+            rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+        with open("docs/alerts.md") as f:
+            docs = f.read()
+        sections = set(re.findall(r"^## (\w+)$", docs, re.MULTILINE))
+        self.assertEqual(sections, {r["alert"] for r in rules})
+        for r in rules:
+            self.assertEqual(r["annotations"]["runbook"], f"docs/alerts.md#{r['alert'].lower()}")
+            self.assertIn(r["labels"]["severity"], ("critical", "warning"), r["alert"])
+            self.assertIn(f"| [{r['alert']}](#{r['alert'].lower()}) | {r['labels']['severity']} |",
+                          docs)
+
+    def test_the_prometheus_rule_script_refuses_a_label_without_a_value(self):
+        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "release"], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("a label is NAME=VALUE, not 'release'", out.stderr)
+
+
 INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
                 "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK",
                 "SHELL"}

@@ -1,7 +1,8 @@
 // Observability end to end: a real coordinator and worker run a short pruning job while a real
 // Prometheus server (Debian's `prometheus`) scrapes both. The expositions must parse (promtool),
 // name exactly the metrics docs/metrics.md documents, move as the job runs, and what Prometheus
-// stored must be the stability series the coordinator decided.
+// stored must be the stability series the coordinator decided; the shipped alerts must evaluate
+// on those series.
 #include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -122,7 +123,8 @@ class MetricsTest : public ::testing::Test {
   // A Prometheus server scraping both every 200 ms, its data in a temporary folder.
   static void StartPrometheus() {
     std::ofstream(dir_ + "/prometheus.yml")
-        << "global: {scrape_interval: 200ms, scrape_timeout: 150ms}\n"
+        << "global: {scrape_interval: 200ms, scrape_timeout: 150ms, evaluation_interval: 200ms}\n"
+        << "rule_files: ['" << fs::absolute("deploy/prometheus/alerts.yml").string() << "']\n"
         << "scrape_configs:\n"
         << "  - job_name: ocs-coordinator\n"
         << "    static_configs: [{targets: ['127.0.0.1:" << coordinator_port_ << "']}]\n"
@@ -335,6 +337,41 @@ TEST_F(MetricsTest, PrometheusStoredTheStabilitySeriesTheCoordinatorDecided) {
   const nlohmann::json fastest = nlohmann::json::parse(speed.body)["data"]["result"];
   ASSERT_EQ(fastest.size(), 1u) << speed.body;
   EXPECT_GT(std::stod(fastest[0]["value"][1].get<std::string>()), 0.0) << speed.body;
+}
+
+// The shipped alerts (docs/alerts.md) on real series: every rule evaluates without error, and every
+// series it selects, with its label matchers, is one the coordinator or the worker serves. A
+// misspelt metric, label or state would otherwise leave an alert silent for good.
+TEST_F(MetricsTest, TheAlertRulesEvaluateAndSelectOnlySeriesThatExist) {
+  nlohmann::json rules;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (bool evaluated = false; !evaluated && Clock::now() < deadline;) {
+    const HttpResponse response = HttpGet(prometheus_port_, "/api/v1/rules?type=alert");
+    ASSERT_EQ(response.status, 200) << response.body << Logs();
+    const nlohmann::json listed = nlohmann::json::parse(response.body);
+    rules = nlohmann::json::array();
+    for (const auto& group : listed["data"]["groups"]) {
+      for (const auto& rule : group["rules"]) rules.push_back(rule);
+    }
+    evaluated = !rules.empty() && std::all_of(rules.begin(), rules.end(), [](const auto& rule) {
+      return rule["health"] != "unknown";
+    });
+    if (!evaluated) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(rules.size(), 8u) << rules.dump(2) << Logs();
+  static const std::regex kSelector(R"(\b(up|ocs_[a-z0-9_]+)(\{[^}]*\})?)");
+  for (const auto& rule : rules) {
+    const std::string name = rule["name"], expr = rule["query"];
+    EXPECT_EQ(rule["health"], "ok") << name << ": " << rule.value("lastError", "");
+    for (std::sregex_iterator m(expr.begin(), expr.end(), kSelector), end; m != end; ++m) {
+      const HttpResponse found =
+          HttpGet(prometheus_port_,
+                  "/api/v1/query?query=" + UrlEncode(absl::StrCat("count(", m->str(), ")")));
+      ASSERT_EQ(found.status, 200) << found.body;
+      EXPECT_FALSE(nlohmann::json::parse(found.body)["data"]["result"].empty())
+          << name << " selects " << m->str() << ", which no series matches";
+    }
+  }
 }
 
 // The shipped dashboard and scrape configuration: valid, and built only on metrics that exist.

@@ -11,7 +11,8 @@ WorkerRegistry::WorkerRegistry(Clock clock, int lease_seconds, std::string coord
       version_(std::move(coordinator_version)) {}
 
 absl::StatusOr<WorkerInfo> WorkerRegistry::Register(const std::string& host, common::Device device,
-                                                    int slots, const std::string& version) {
+                                                    int slots, const std::string& version,
+                                                    const std::string& replaces) {
   if (host.empty() || host.size() > 253) {
     return absl::InvalidArgumentError("host: must be 1 to 253 characters");
   }
@@ -33,7 +34,17 @@ absl::StatusOr<WorkerInfo> WorkerRegistry::Register(const std::string& host, com
   worker.version = version;
   worker.last_heartbeat_ms = clock_();
   workers_[worker.id] = worker;
+  // Only the same worker replaces a registration: another cannot hide a loss.
+  if (const auto old = workers_.find(replaces);
+      old != workers_.end() && old->second.host == host && old->second.device == device) {
+    replaced_.insert(replaces);
+  }
   return worker;
+}
+
+void WorkerRegistry::Drop(std::map<std::string, WorkerInfo>::iterator worker) {
+  if (!replaced_.erase(worker->first)) ++lost_;
+  workers_.erase(worker);
 }
 
 bool WorkerRegistry::Alive(const WorkerInfo& worker) const {
@@ -47,8 +58,7 @@ absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id) {
     return absl::NotFoundError(absl::StrCat("unknown worker \"", worker_id, "\": register again"));
   }
   if (!Alive(it->second)) {
-    workers_.erase(it);
-    ++lost_;
+    Drop(it);
     return absl::NotFoundError(
         absl::StrCat("worker \"", worker_id, "\" missed its lease: register again"));
   }
@@ -65,8 +75,7 @@ std::vector<std::string> WorkerRegistry::ExpireLeases() {
       continue;
     }
     expired.push_back(it->first);
-    it = workers_.erase(it);
-    ++lost_;
+    Drop(it++);
   }
   return expired;
 }

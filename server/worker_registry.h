@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,15 +31,18 @@ class WorkerRegistry {
   WorkerRegistry(Clock clock, int lease_seconds, std::string coordinator_version);
 
   // InvalidArgument naming the field for an empty host, slots outside [1, 64], or a version
-  // other than the coordinator's.
+  // other than the coordinator's. `replaces`: the id the same worker (host and device) had before
+  // it registered again; that registration runs out its lease, as the worker's ranks may still be
+  // claimed under it meanwhile, but is not counted as lost.
   absl::StatusOr<WorkerInfo> Register(const std::string& host, common::Device device, int slots,
-                                      const std::string& version);
+                                      const std::string& version, const std::string& replaces = "");
   // NotFound for an unknown worker or one whose lease ran out (it has been dropped).
   absl::Status Heartbeat(const std::string& worker_id);
   // Drops workers whose lease ran out; returns their ids.
   std::vector<std::string> ExpireLeases();
   // Workers dropped because their lease ran out, since the coordinator started: they are listed
-  // for at most a second (until ExpireLeases), too short for a scrape to see.
+  // for at most a second (until ExpireLeases), too short for a scrape to see. A registration the
+  // worker replaced is not counted.
   int64_t LostCount() const;
   std::vector<WorkerInfo> List() const;
   bool Contains(const std::string& worker_id) const;
@@ -54,7 +58,11 @@ class WorkerRegistry {
   const int lease_seconds_;
   const std::string version_;
   mutable std::mutex mutex_;
+  // Requires mutex_. Drops a worker whose lease ran out, counting it as lost unless replaced.
+  void Drop(std::map<std::string, WorkerInfo>::iterator worker);
+
   std::map<std::string, WorkerInfo> workers_;
+  std::set<std::string> replaced_;  // ids whose workers registered again since
   int64_t lost_ = 0;
 };
 

@@ -28,7 +28,8 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* context,
     default:
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "device: must be cpu or cuda");
   }
-  auto worker = workers_.Register(request->host(), device, request->slots(), request->version());
+  auto worker = workers_.Register(request->host(), device, request->slots(), request->version(),
+                                  request->replaces());
   if (!worker.ok()) return ToGrpcStatus(worker.status());
   response->set_worker_id(worker->id);
   response->set_lease_seconds(workers_.lease_seconds());

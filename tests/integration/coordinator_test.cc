@@ -18,6 +18,7 @@
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "ocs/v1/worker_service.grpc.pb.h"
 #include "proto/artifact_checksum.h"
+#include "tests/support/http.h"
 #include "tests/support/subprocess.h"
 
 namespace ocs::testing {
@@ -37,13 +38,15 @@ class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     address_ = absl::StrCat("127.0.0.1:", PickFreePort());
+    metrics_port_ = PickFreePort();
     // Tests run in parallel processes that share TempDir(): one log file each.
     log_path_ = absl::StrCat(::testing::TempDir(), "/coordinator-",
                              ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
                              getpid(), ".log");
     coordinator_ = std::make_unique<Subprocess>(
         std::vector<std::string>{OCS_COORDINATOR_BIN, "--listen", address_, "--data-dir", DataDir(),
-                                 "--metrics-listen", kAnyPort},
+                                 "--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port_),
+                                 "--worker-lease-seconds", std::to_string(lease_seconds_)},
         log_path_);
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     ASSERT_TRUE(
@@ -59,6 +62,8 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   std::string address_, log_path_;
+  int metrics_port_ = 0;
+  int lease_seconds_ = 30;  // a test may shorten it before SetUp
   std::unique_ptr<Subprocess> coordinator_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ocs::v1::JobService::Stub> stub_;
@@ -540,6 +545,45 @@ TEST_F(WorkerApiTest, AnOutOfMemoryRankHeardAfterItsCutOffPeerFailsTheJobInstead
               ::testing::StartsWith("rank 1: training stopped: out of memory on device cpu"));
   contexts[rank1].TryCancel();
   (void)sessions[rank1]->Finish();
+}
+
+// Workers whose lease runs out count in ocs_workers_lost_total, which operators alert on, except a
+// registration that its own worker replaced when it registered again after its session broke.
+class ShortLeaseTest : public WorkerApiTest {
+ protected:
+  void SetUp() override {
+    lease_seconds_ = 1;
+    WorkerApiTest::SetUp();
+  }
+  std::string Register(const std::string& host, const std::string& replaces = "") {
+    ocs::v1::RegisterWorkerRequest request = CpuWorker(1);
+    request.set_host(host);
+    request.set_replaces(replaces);
+    ocs::v1::RegisterWorkerResponse registered;
+    grpc::ClientContext context;
+    EXPECT_TRUE(workers_->RegisterWorker(&context, request, &registered).ok());
+    return registered.worker_id();
+  }
+};
+
+TEST_F(ShortLeaseTest, ARegistrationReplacedByItsOwnWorkerIsNotCountedAsLost) {
+  const std::string first = Register("10.0.0.1");
+  Register("10.0.0.1", first);  // the same worker again: no loss
+  const std::string other = Register("10.0.0.2");
+  Register("10.0.0.3", other);             // another host cannot hide a loss
+  Register("10.0.0.4", "worker-unknown");  // nor can an id never seen
+  // All five run out their 1 s lease; the coordinator drops them within a second more.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  ocs::v1::ListWorkersResponse listed;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    grpc::ClientContext context;
+    ASSERT_TRUE(workers_->ListWorkers(&context, {}, &listed).ok());
+  } while (listed.workers_size() > 0 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(listed.workers_size(), 0) << ReadFile(log_path_);
+  const HttpResponse metrics = HttpGet(metrics_port_, "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, ::testing::HasSubstr("\nocs_workers_lost_total 4\n")) << metrics.body;
 }
 
 TEST_F(CoordinatorTest, ExitsCleanlyOnSigterm) {

@@ -227,6 +227,7 @@ absl::Status CoordinatorSession::Connect() {
                                                                     : ocs::v1::DEVICE_TYPE_CPU);
   request.set_slots(impl_->options.slots);
   request.set_version(common::kVersion);
+  request.set_replaces(worker_id());  // empty the first time
   ocs::v1::RegisterWorkerResponse registered;
   {
     grpc::ClientContext context;

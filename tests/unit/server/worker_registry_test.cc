@@ -1,5 +1,7 @@
 #include "server/worker_registry.h"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -34,6 +36,28 @@ TEST_F(WorkerRegistryTest, ValidatesEveryField) {
   EXPECT_THAT(registry_.Register("h", common::Device::kCpu, 1, "9.9.9").status().message(),
               HasSubstr("worker 9.9.9 cannot join coordinator 0.1.0"));
   EXPECT_TRUE(registry_.List().empty());
+}
+
+// A worker whose session broke registers again, naming its old id: the old registration runs out
+// its lease (its ranks may be claimed meanwhile) and is no loss. Another worker cannot hide one.
+TEST_F(WorkerRegistryTest, ARegistrationItsWorkerReplacedIsNotCountedAsLost) {
+  const std::string old_id = registry_.Register("h", common::Device::kCpu, 2, "0.1.0")->id;
+  const std::string other = registry_.Register("g", common::Device::kCpu, 2, "0.1.0")->id;
+  const std::string gpu = registry_.Register("h", common::Device::kCuda, 1, "0.1.0")->id;
+  now_ms_ += 5'000;
+  const std::string again = registry_.Register("h", common::Device::kCpu, 2, "0.1.0", old_id)->id;
+  ASSERT_TRUE(registry_.Register("f", common::Device::kCpu, 2, "0.1.0", other).ok());
+  ASSERT_TRUE(registry_.Register("h", common::Device::kCpu, 2, "0.1.0", gpu).ok());
+  ASSERT_TRUE(registry_.Register("h", common::Device::kCpu, 2, "0.1.0", "worker-gone").ok());
+  EXPECT_EQ(registry_.List().size(), 7u);  // the old ones stay until their lease runs out
+  now_ms_ += 26'000;
+  std::vector<std::string> expired = registry_.ExpireLeases();
+  std::sort(expired.begin(), expired.end());
+  std::vector<std::string> first = {old_id, other, gpu};
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(expired, first);
+  EXPECT_EQ(registry_.LostCount(), 2);  // `other` and `gpu`: not replaced by the same worker
+  EXPECT_TRUE(registry_.Contains(again));
 }
 
 TEST_F(WorkerRegistryTest, HeartbeatsKeepALeaseAndMissedOnesLoseIt) {

@@ -225,11 +225,19 @@ class Alerts(unittest.TestCase):
             self.assertIn(f"| [{r['alert']}](#{r['alert'].lower()}) | {r['labels']['severity']} |",
                           docs)
 
-    def test_the_prometheus_rule_script_refuses_a_label_without_a_value(self):
-        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "release"], capture_output=True,
-                             text=True)
-        self.assertEqual(out.returncode, 2)
-        self.assertIn("a label is NAME=VALUE, not 'release'", out.stderr)
+    def test_the_prometheus_rule_script_quotes_label_values(self):
+        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "team=a'b\"c: d"],
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual(yaml.safe_load(out)["metadata"]["labels"]["team"], "a'b\"c: d")
+
+    def test_the_prometheus_rule_script_prints_nothing_for_a_bad_label(self):
+        # Piped into kubectl apply, a rule without its groups would delete the alerts.
+        for bad in ["release", "a b=c", "=x", "-a=b"]:
+            out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "release=ok", bad],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 2, bad)
+            self.assertEqual(out.stdout, "", bad)
+            self.assertIn(f"not '{bad}'", out.stderr)
 
 
 INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "ocs/v1/job_service.grpc.pb.h"
 #include "tests/support/http.h"
 #include "tests/support/subprocess.h"
@@ -359,19 +360,36 @@ TEST_F(MetricsTest, TheAlertRulesEvaluateAndSelectOnlySeriesThatExist) {
     if (!evaluated) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_EQ(rules.size(), 8u) << rules.dump(2) << Logs();
+  // Each selector as a whole, and each alternative of a regex matcher on its own: one misspelt
+  // alternative would still leave the whole selector matching.
   static const std::regex kSelector(R"(\b(up|ocs_[a-z0-9_]+)(\{[^}]*\})?)");
+  static const std::regex kRegexMatcher(R"#((\w+)\s*(=~|!~)\s*"([^"]*)")#");
+  auto exists = [](const std::string& selector) {
+    const HttpResponse found =
+        HttpGet(prometheus_port_,
+                "/api/v1/query?query=" + UrlEncode(absl::StrCat("count(", selector, ")")));
+    return found.status == 200 && !nlohmann::json::parse(found.body)["data"]["result"].empty();
+  };
   for (const auto& rule : rules) {
     const std::string name = rule["name"], expr = rule["query"];
     EXPECT_EQ(rule["health"], "ok") << name << ": " << rule.value("lastError", "");
     for (std::sregex_iterator m(expr.begin(), expr.end(), kSelector), end; m != end; ++m) {
-      const HttpResponse found =
-          HttpGet(prometheus_port_,
-                  "/api/v1/query?query=" + UrlEncode(absl::StrCat("count(", m->str(), ")")));
-      ASSERT_EQ(found.status, 200) << found.body;
-      EXPECT_FALSE(nlohmann::json::parse(found.body)["data"]["result"].empty())
-          << name << " selects " << m->str() << ", which no series matches";
+      EXPECT_TRUE(exists(m->str())) << name << " selects " << m->str() << ", which no series has";
+      const std::string matchers = (*m)[2];
+      for (std::sregex_iterator r(matchers.begin(), matchers.end(), kRegexMatcher); r != end; ++r) {
+        for (absl::string_view value : absl::StrSplit((*r)[3].str(), '|')) {
+          const std::string one =
+              absl::StrCat((*m)[1].str(), "{", (*r)[1].str(), "=\"", value, "\"}");
+          EXPECT_TRUE(exists(one)) << name << " names " << one << ", which no series has";
+        }
+      }
     }
   }
+  // The job ran as it should: nothing fires.
+  const HttpResponse firing = HttpGet(
+      prometheus_port_, "/api/v1/query?query=" + UrlEncode("ALERTS{alertstate=\"firing\"}"));
+  ASSERT_EQ(firing.status, 200) << firing.body;
+  EXPECT_TRUE(nlohmann::json::parse(firing.body)["data"]["result"].empty()) << firing.body;
 }
 
 // The shipped dashboard and scrape configuration: valid, and built only on metrics that exist.

@@ -109,7 +109,7 @@ absl::Status JobRunner::Connect(const std::string& worker_id, WorkerLink* link,
   return absl::OkStatus();
 }
 
-void JobRunner::Disconnect(const std::string& worker_id) {
+void JobRunner::Disconnect(const std::string& worker_id, const std::string& how) {
   std::vector<std::string> lost;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,7 +118,7 @@ void JobRunner::Disconnect(const std::string& worker_id) {
       if (std::count(job.rank_workers.begin(), job.rank_workers.end(), worker_id))
         lost.push_back(id);
     }
-    for (const std::string& id : lost) LoseJob(id, absl::StrCat("worker ", worker_id, " was lost"));
+    for (const std::string& id : lost) LoseJob(id, absl::StrCat("worker ", worker_id, " ", how));
     used_slots_.erase(worker_id);
   }
   Schedule();

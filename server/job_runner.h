@@ -96,10 +96,10 @@ class JobRunner {
   // one is a copy, and taking it would cut the live one off from its ranks.
   absl::Status Connect(const std::string& worker_id, WorkerLink* link,
                        const std::vector<RankClaim>& claims = {});
-  // The lease ran out: every job with a rank there is stopped and, while it has restarts left
-  // (spec.maxRestarts), queued again to resume from its newest checkpoint; otherwise it fails,
-  // naming the worker.
-  void Disconnect(const std::string& worker_id);
+  // The lease ran out, or the worker left (it said goodbye): every job with a rank there is
+  // stopped and, while it has restarts left (spec.maxRestarts), queued again to resume from its
+  // newest checkpoint; otherwise it fails, naming the worker and `how` it went ("was lost").
+  void Disconnect(const std::string& worker_id, const std::string& how);
   // The session closed, which a cut connection does too: the worker's ranks may still run and
   // claim their places again when it comes back. Each job with a rank there waits up to the
   // worker lease for it (ExpireReattachments), as after a coordinator restart.

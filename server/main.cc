@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/cli_parse.h"
 #include "common/log.h"
+#include "common/shutdown_signals.h"
 #include "common/version.h"
 #include "server/artifact_files.h"
 #include "server/coordinator_metrics.h"
@@ -20,23 +21,11 @@
 
 namespace {
 
-// SIGINT and SIGTERM, blocked in every thread from the start of main (threads inherit the mask:
-// the metrics server's threads too), so that only ShutdownOnSignal's thread receives them.
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
 // A thread that shuts the server down on SIGINT/SIGTERM.
 std::thread ShutdownOnSignal(ocs::server::CoordinatorServer* server, sigset_t signals) {
   return std::thread([server, signals] {
-    int signal = 0;
-    sigwait(&signals, &signal);
-    ocs::common::LogInfo(absl::StrCat("received signal ", signal, ", shutting down"));
+    const std::string signal = ocs::common::WaitForShutdownSignal(signals);
+    ocs::common::LogInfo(absl::StrCat("received ", signal, ", shutting down"));
     server->Shutdown();
   });
 }
@@ -50,9 +39,13 @@ std::thread WatchLeases(ocs::server::WorkerRegistry& workers, ocs::server::JobRu
                         const std::atomic<bool>& done) {
   return std::thread([&workers, &runner, &done] {
     while (!done) {
-      for (const std::string& id : workers.ExpireLeases()) {
-        ocs::common::LogWarning(absl::StrCat("worker ", id, " missed its heartbeats: lost"));
-        runner.Disconnect(id);
+      for (const auto& [id, replaced] : workers.ExpireLeases()) {
+        if (replaced) {
+          ocs::common::LogInfo(absl::StrCat("worker ", id, " (registered again since) is dropped"));
+        } else {
+          ocs::common::LogWarning(absl::StrCat("worker ", id, " missed its heartbeats: lost"));
+        }
+        runner.Disconnect(id, "was lost");
       }
       runner.ExpireReattachments();
       runner.SettleEnds();
@@ -84,7 +77,7 @@ absl::StatusOr<ocs::server::ServerSecurity> Security(const ocs::api::ServerTlsFi
 }  // namespace
 
 int main(int argc, char** argv) {
-  const sigset_t shutdown_signals = BlockShutdownSignals();
+  const sigset_t shutdown_signals = ocs::common::BlockShutdownSignals();
   CLI::App app{
       "ocs-coordinator: runs one-cycle structured pruning jobs on a fleet of ocs-worker "
       "processes (gRPC control plane)."};

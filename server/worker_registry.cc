@@ -42,9 +42,11 @@ absl::StatusOr<WorkerInfo> WorkerRegistry::Register(const std::string& host, com
   return worker;
 }
 
-void WorkerRegistry::Drop(std::map<std::string, WorkerInfo>::iterator worker) {
-  if (!replaced_.erase(worker->first)) ++lost_;
+bool WorkerRegistry::Drop(std::map<std::string, WorkerInfo>::iterator worker) {
+  const bool replaced = replaced_.erase(worker->first) > 0;
+  if (!replaced) ++lost_;
   workers_.erase(worker);
+  return replaced;
 }
 
 bool WorkerRegistry::Alive(const WorkerInfo& worker) const {
@@ -63,21 +65,29 @@ absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id) {
         absl::StrCat("worker \"", worker_id, "\" missed its lease: register again"));
   }
   it->second.last_heartbeat_ms = clock_();
+  // A worker that heartbeats under an id was not replaced: no one else can hide its loss.
+  replaced_.erase(worker_id);
   return absl::OkStatus();
 }
 
-std::vector<std::string> WorkerRegistry::ExpireLeases() {
+std::vector<WorkerRegistry::ExpiredLease> WorkerRegistry::ExpireLeases() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<std::string> expired;
+  std::vector<ExpiredLease> expired;
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (Alive(it->second)) {
       ++it;
       continue;
     }
-    expired.push_back(it->first);
-    Drop(it++);
+    const std::string id = it->first;
+    expired.push_back({id, Drop(it++)});
   }
   return expired;
+}
+
+void WorkerRegistry::Unregister(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  workers_.erase(worker_id);
+  replaced_.erase(worker_id);
 }
 
 int64_t WorkerRegistry::LostCount() const {

@@ -33,13 +33,21 @@ class WorkerRegistry {
   // InvalidArgument naming the field for an empty host, slots outside [1, 64], or a version
   // other than the coordinator's. `replaces`: the id the same worker (host and device) had before
   // it registered again; that registration runs out its lease, as the worker's ranks may still be
-  // claimed under it meanwhile, but is not counted as lost.
+  // claimed under it meanwhile, but is not counted as lost, unless a heartbeat comes under it.
   absl::StatusOr<WorkerInfo> Register(const std::string& host, common::Device device, int slots,
                                       const std::string& version, const std::string& replaces = "");
   // NotFound for an unknown worker or one whose lease ran out (it has been dropped).
   absl::Status Heartbeat(const std::string& worker_id);
-  // Drops workers whose lease ran out; returns their ids.
-  std::vector<std::string> ExpireLeases();
+  // A registration whose lease ran out: a lost worker, or one its worker had replaced.
+  struct ExpiredLease {
+    std::string worker_id;
+    bool replaced = false;
+    bool operator==(const ExpiredLease&) const = default;
+  };
+  // Drops workers whose lease ran out.
+  std::vector<ExpiredLease> ExpireLeases();
+  // Drops a worker that left on purpose (it said goodbye): it is not counted as lost.
+  void Unregister(const std::string& worker_id);
   // Workers dropped because their lease ran out, since the coordinator started: they are listed
   // for at most a second (until ExpireLeases), too short for a scrape to see. A registration the
   // worker replaced is not counted.
@@ -58,8 +66,9 @@ class WorkerRegistry {
   const int lease_seconds_;
   const std::string version_;
   mutable std::mutex mutex_;
-  // Requires mutex_. Drops a worker whose lease ran out, counting it as lost unless replaced.
-  void Drop(std::map<std::string, WorkerInfo>::iterator worker);
+  // Requires mutex_. Drops a worker whose lease ran out, counting it as lost unless replaced;
+  // returns whether it was.
+  bool Drop(std::map<std::string, WorkerInfo>::iterator worker);
 
   std::map<std::string, WorkerInfo> workers_;
   std::set<std::string> replaced_;  // ids whose workers registered again since

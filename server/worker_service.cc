@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crash_point.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "server/grpc_status.h"
 #include "server/request_limits.h"
 #include "server/worker_session.h"
@@ -159,6 +160,14 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
       return allowed;
     }
     progress_.Set(in.job_id(), {in.epoch(), in.step(), in.steps()});
+    return absl::OkStatus();
+  }
+  if (message.has_goodbye()) {
+    // It goes into every affected job's history: a line, not a page.
+    const absl::string_view reason = common::Utf8Prefix(message.goodbye().reason(), 200);
+    workers_.Unregister(worker_id);
+    runner_.Disconnect(worker_id, absl::StrCat("left (", reason, ")"));
+    common::LogInfo(absl::StrCat("worker ", worker_id, " left: ", reason));
     return absl::OkStatus();
   }
   if (message.has_finished()) {

@@ -225,14 +225,17 @@ class Alerts(unittest.TestCase):
             self.assertIn(f"| [{r['alert']}](#{r['alert'].lower()}) | {r['labels']['severity']} |",
                           docs)
 
-    def test_the_prometheus_rule_script_quotes_label_values(self):
-        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "team=a'b\"c: d"],
-                             capture_output=True, text=True, check=True).stdout
-        self.assertEqual(yaml.safe_load(out)["metadata"]["labels"]["team"], "a'b\"c: d")
+    def test_the_prometheus_rule_script_takes_prefixed_names_and_empty_values(self):
+        out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "example.com/team=ml-1.a_b",
+                              "release="], capture_output=True, text=True, check=True).stdout
+        labels = yaml.safe_load(out)["metadata"]["labels"]
+        self.assertEqual(labels["example.com/team"], "ml-1.a_b")
+        self.assertEqual(labels["release"], "")
 
     def test_the_prometheus_rule_script_prints_nothing_for_a_bad_label(self):
         # Piped into kubectl apply, a rule without its groups would delete the alerts.
-        for bad in ["release", "a b=c", "=x", "-a=b"]:
+        for bad in ["release", "a b=c", "=x", "-a=b", "team=a'b", "a\nb=c", "-x/a=b",
+                    "a..b/c=d", "x=" + "v" * 64, "n" * 64 + "=v"]:
             out = subprocess.run(["deploy/k8s/prometheus-rule.sh", "release=ok", bad],
                                  capture_output=True, text=True)
             self.assertEqual(out.returncode, 2, bad)

@@ -156,6 +156,16 @@ TEST_F(FaultTest, ACutLinkToTheCoordinatorHealsWithEveryBoundaryOnce) {
   EXPECT_GT((*link)->relayed(), 1) << "the worker never came back through the link";
   EXPECT_THAT(cluster_->WorkerLog(1), ::testing::HasSubstr("claiming 1 running rank(s)"));
   EXPECT_EQ(job.restarts(), 0) << Logs();
+  // The registration the worker had before the cut runs out its lease (30 s) as one it replaced
+  // when it registered again: no worker was lost.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
+  while (cluster_->CoordinatorLog(0).find("registered again since") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_THAT(cluster_->CoordinatorLog(0),
+              ::testing::HasSubstr("(registered again since) is dropped"));
+  EXPECT_THAT(cluster_->CoordinatorMetrics(), ::testing::HasSubstr("\nocs_workers_lost_total 0\n"));
 }
 
 // The coordinator's artifact folder lives on its own small filesystem (tmpfs, which needs root):

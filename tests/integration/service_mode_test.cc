@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/mask.h"
 #include "ocs/v1/job_service.grpc.pb.h"
@@ -239,6 +240,34 @@ TEST_F(ServiceModeTest, AKilledWorkersJobRestartsFromItsCheckpointAndSucceeds) {
   }
   EXPECT_EQ(requeues, 1);
   EXPECT_TRUE(fs::exists(dir() + "/shared/" + id + "/report.json"));
+}
+
+// A worker stopped on purpose (SIGTERM: a rolling update, a scale-down) says goodbye: its job
+// restarts at once from its checkpoint, the worker exits 0 once its rank stopped, and it is not
+// counted as a lost worker.
+TEST_F(ServiceModeTest, AWorkerStoppedWithSigtermLeavesAndItsJobRestartsAtOnce) {
+  OCS_SKIP_WITHOUT_GLOO();
+  StartWorker(1, /*shared=*/true);
+  StartWorker(1, /*shared=*/true);
+  const std::string id = Submit(RestartableJobYaml("leaves"));
+  ASSERT_TRUE(WaitForBoundaries(id, 3)) << Logs();
+  cluster_->worker(1).Signal(SIGTERM);
+  EXPECT_EQ(cluster_->worker(1).Wait(std::chrono::seconds(20)), 0) << Logs();
+  EXPECT_THAT(cluster_->WorkerLog(1), ::testing::HasSubstr("received SIGTERM: leaving the fleet"));
+  EXPECT_THAT(cluster_->WorkerLog(1), ::testing::HasSubstr("left the fleet"));
+  StartWorker(1, /*shared=*/true);  // its replacement
+  const ocs::v1::Job job = WaitForEnd(id, std::chrono::seconds(240));
+  ASSERT_EQ(job.state(), ocs::v1::JOB_STATE_SUCCEEDED) << job.message() << "\n" << Logs();
+  EXPECT_EQ(job.restarts(), 1);
+  ExpectEveryBoundaryOnceWithOnePrune(id, 8);
+  bool requeued_for_leaving = false;
+  for (const ocs::v1::JobTransition& t : job.history()) {
+    requeued_for_leaving |= t.to() == ocs::v1::JOB_STATE_PENDING &&
+                            absl::StrContains(t.reason(), " left (stopped by SIGTERM); restart 1");
+  }
+  EXPECT_TRUE(requeued_for_leaving) << Logs();
+  // The coordinator dropped it at once, and not as a loss.
+  EXPECT_THAT(cluster_->CoordinatorMetrics(), ::testing::HasSubstr("\nocs_workers_lost_total 0\n"));
 }
 
 TEST_F(ServiceModeTest, AKilledCoordinatorRestartsAndItsRunningRanksReattachWithEveryEpochOnce) {

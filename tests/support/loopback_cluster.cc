@@ -3,9 +3,11 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/http.h"
 #include "tests/support/memory_limit.h"
 
 namespace ocs::testing {
@@ -226,6 +228,15 @@ bool LoopbackCluster::WaitForBoundaries(const std::string& id, int count,
 
 std::string LoopbackCluster::CoordinatorLog(int start) const {
   return ReadFile(absl::StrCat(dir_, "/coordinator", start, ".log"));
+}
+
+std::string LoopbackCluster::CoordinatorMetrics() const {
+  // The coordinator picks its metrics port (kAnyPort) and logs it.
+  static const std::regex kPort("metrics on port (\\d+)");
+  const std::string log = CoordinatorLog(coordinator_starts_ - 1);
+  std::smatch port;
+  if (!std::regex_search(log, port, kPort)) return "";
+  return HttpGet(std::stoi(port[1]), "/metrics").body;
 }
 
 std::string LoopbackCluster::WorkerLog(int n) const {

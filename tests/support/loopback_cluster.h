@@ -79,6 +79,8 @@ class LoopbackCluster {
   int workers() const { return static_cast<int>(workers_.size()); }
   // The log of the n-th coordinator start, of worker n, and all of them together.
   std::string CoordinatorLog(int start) const;
+  // The current coordinator's /metrics exposition ("" when it cannot be read).
+  std::string CoordinatorMetrics() const;
   std::string WorkerLog(int n) const;
   std::string Logs() const;
 

@@ -142,6 +142,7 @@ struct CoordinatorSession::Impl {
   std::unique_ptr<grpc::ClientContext> context;
   std::unique_ptr<Stream> stream;
   std::string worker_id;
+  std::string last_registration;  // the newest id, even one whose session never opened
   int lease_seconds = 30;
   bool connected = false;
   bool ended = false;  // for good
@@ -227,7 +228,10 @@ absl::Status CoordinatorSession::Connect() {
                                                                     : ocs::v1::DEVICE_TYPE_CPU);
   request.set_slots(impl_->options.slots);
   request.set_version(common::kVersion);
-  request.set_replaces(worker_id());  // empty the first time
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    request.set_replaces(impl_->last_registration);  // empty the first time
+  }
   ocs::v1::RegisterWorkerResponse registered;
   {
     grpc::ClientContext context;
@@ -242,6 +246,7 @@ absl::Status CoordinatorSession::Connect() {
   auto context = std::make_unique<grpc::ClientContext>();
   std::unique_ptr<Stream> stream = impl_->stub->Session(context.get());
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->last_registration = registered.worker_id();  // replaced by the next, session or not
   const ocs::v1::WorkerMessage hello = impl_->Hello(registered.worker_id());
   if (impl_->ended || !stream->Write(hello)) {
     context->TryCancel();
@@ -435,6 +440,16 @@ void CoordinatorSession::Progress(const Assignment& assignment, int epoch, int64
   out->set_steps(steps);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->Write(message);
+}
+
+void CoordinatorSession::Leave(const std::string& reason) {
+  ocs::v1::WorkerMessage goodbye;
+  goodbye.mutable_goodbye()->set_reason(reason);
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  // Without a connection the lease tells the coordinator instead.
+  impl_->Write(goodbye);
+  impl_->assignments.clear();
+  impl_->End(reason);
 }
 
 bool CoordinatorSession::ShouldStop(const Assignment& assignment) const {

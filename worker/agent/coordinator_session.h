@@ -90,6 +90,10 @@ class CoordinatorSession {
                       const std::string& path);
   // Tells the coordinator how far rank 0 is within `epoch` (for people watching the job).
   void Progress(const Assignment& assignment, int epoch, int64_t step, int64_t steps);
+  // Leaves the fleet on purpose (the worker was told to stop): tells the coordinator, which sends
+  // the jobs of this worker's ranks back to the queue at once, and ends the session for good, so
+  // that the ranks stop at their next step and no assignment starts.
+  void Leave(const std::string& reason);
   // Whether the rank should stop now: the coordinator cancelled its attempt, or the session
   // ended for good (a rank nobody will give verdicts to only holds its device).
   bool ShouldStop(const Assignment& assignment) const;

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -16,6 +20,7 @@
 #include "common/cli_parse.h"
 #include "common/job_spec_yaml.h"
 #include "common/log.h"
+#include "common/shutdown_signals.h"
 #include "worker/agent/agent_decision_source.h"
 #include "worker/agent/coordinator_session.h"
 #include "worker/agent/worker_metrics.h"
@@ -127,6 +132,54 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
   --worker.running_ranks;
   if (worker.metrics) worker.metrics->RankEnded(labels);
 }
+
+// How long a worker told to stop waits for its ranks: one in a rendezvous or a collective may not
+// notice for minutes, and an orchestrator kills the process after its own grace (Kubernetes: 30 s).
+constexpr std::chrono::seconds kLeaveGrace{10};
+
+// On SIGINT or SIGTERM the worker leaves the fleet: the coordinator restarts its ranks' jobs on
+// other workers at once, and the ranks stop at their next step. The process exits when they have
+// (the session's runner returns and destroys this), or after kLeaveGrace without them.
+class LeaveOnSignal {
+ public:
+  LeaveOnSignal(agent::CoordinatorSession& session, sigset_t signals)
+      : thread_([this, &session, signals] { Run(session, signals); }) {}
+  ~LeaveOnSignal() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  bool left() const { return left_; }
+
+ private:
+  void Run(agent::CoordinatorSession& session, const sigset_t& signals) {
+    std::optional<std::string> signal;
+    while (!signal) {
+      // Polled so that the destructor is not kept waiting for a signal that never comes.
+      signal = common::WaitForShutdownSignal(signals, std::chrono::milliseconds(200));
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (done_) return;
+    }
+    common::LogInfo(absl::StrCat("received ", *signal, ": leaving the fleet"));
+    left_ = true;
+    session.Leave(absl::StrCat("stopped by ", *signal));
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (changed_.wait_for(lock, kLeaveGrace, [this] { return done_; })) return;
+    common::LogWarning(absl::StrCat("ranks still running ", kLeaveGrace.count(),
+                                    " s after the worker left: exiting without them"));
+    std::_Exit(0);
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool done_ = false;  // the session's runner returned
+  std::atomic<bool> left_{false};
+  std::thread thread_;  // last: it uses the members above
+};
+
 // Runs the ranks the coordinator assigns until the session ends for good; its ranks stop with it.
 // Across coordinator restarts the session stays and so do the ranks.
 void RunSession(const Worker& worker) {
@@ -185,6 +238,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
 }
 
 int Serve(const ServeOptions& options) {
+  const sigset_t leave_signals = common::BlockShutdownSignals();  // before any thread starts
   common::SetLogFormat(*common::LogFormatFromString(options.log_format));
   train::ConfigureIntraOpThreads(options.threads);
   const agent::SessionOptions session_options{
@@ -222,7 +276,16 @@ int Serve(const ServeOptions& options) {
     return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;
   }
   std::atomic<int> running_ranks{0};
-  RunSession({**session, options, metrics.get(), running_ranks});
+  bool left = false;
+  {
+    LeaveOnSignal leaver(**session, leave_signals);
+    RunSession({**session, options, metrics.get(), running_ranks});
+    left = leaver.left();
+  }
+  if (left) {
+    common::LogInfo("left the fleet");
+    return 0;
+  }
   std::cerr << "error: " << (*session)->end_reason() << "\n";
   return 1;
 }

@@ -263,7 +263,7 @@ TEST_F(JobRunnerTest, AnEndTheStoreRefusedIsStoredWhenTheStoreRecovers) {
 
 TEST_F(JobRunnerTest, ARequeueTheStoreRefusedStartsTheJobOnceTheStoreRecovers) {
   flaky_->refuse_transitions = true;
-  runner_->Disconnect(WorkerOf(1));  // lost: the job goes back to the queue
+  runner_->Disconnect(WorkerOf(1), "was lost");  // lost: the job goes back to the queue
   EXPECT_EQ(State(), JobState::kScheduled);
   flaky_->refuse_transitions = false;
   const std::string fresh = registry_.Register("127.0.0.1", common::Device::kCpu, 1, "0.1.0")->id;

@@ -51,13 +51,32 @@ TEST_F(WorkerRegistryTest, ARegistrationItsWorkerReplacedIsNotCountedAsLost) {
   ASSERT_TRUE(registry_.Register("h", common::Device::kCpu, 2, "0.1.0", "worker-gone").ok());
   EXPECT_EQ(registry_.List().size(), 7u);  // the old ones stay until their lease runs out
   now_ms_ += 26'000;
-  std::vector<std::string> expired = registry_.ExpireLeases();
+  std::vector<std::string> expired, replaced;
+  for (const auto& [id, was_replaced] : registry_.ExpireLeases()) {
+    expired.push_back(id);
+    if (was_replaced) replaced.push_back(id);
+  }
   std::sort(expired.begin(), expired.end());
   std::vector<std::string> first = {old_id, other, gpu};
   std::sort(first.begin(), first.end());
   EXPECT_EQ(expired, first);
+  EXPECT_EQ(replaced, std::vector<std::string>{old_id});
   EXPECT_EQ(registry_.LostCount(), 2);  // `other` and `gpu`: not replaced by the same worker
   EXPECT_TRUE(registry_.Contains(again));
+}
+
+// A heartbeat shows that a registration is alive: whoever named it as replaced cannot hide its
+// worker's loss.
+TEST_F(WorkerRegistryTest, AReplacedRegistrationThatStillHeartbeatsCountsWhenLost) {
+  const std::string live = registry_.Register("h", common::Device::kCpu, 1, "0.1.0")->id;
+  ASSERT_TRUE(registry_.Register("h", common::Device::kCpu, 1, "0.1.0", live).ok());
+  now_ms_ += 10'000;
+  ASSERT_TRUE(registry_.Heartbeat(live).ok());
+  now_ms_ += 31'000;
+  const auto expired = registry_.ExpireLeases();
+  EXPECT_EQ(expired.size(), 2u);
+  for (const auto& lease : expired) EXPECT_FALSE(lease.replaced) << lease.worker_id;
+  EXPECT_EQ(registry_.LostCount(), 2);
 }
 
 TEST_F(WorkerRegistryTest, HeartbeatsKeepALeaseAndMissedOnesLoseIt) {
@@ -68,7 +87,8 @@ TEST_F(WorkerRegistryTest, HeartbeatsKeepALeaseAndMissedOnesLoseIt) {
   EXPECT_TRUE(registry_.Alive(registry_.List()[0]));
   now_ms_ += 2'000;  // 31 s since the last heartbeat
   EXPECT_FALSE(registry_.Alive(registry_.List()[0]));
-  EXPECT_EQ(registry_.ExpireLeases(), std::vector<std::string>{id});
+  const std::vector<WorkerRegistry::ExpiredLease> lost = {{id, false}};
+  EXPECT_EQ(registry_.ExpireLeases(), lost);
   EXPECT_TRUE(registry_.List().empty());
   EXPECT_EQ(registry_.Heartbeat(id).code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(registry_.Heartbeat("worker-unknown").message(), HasSubstr("register again"));

@@ -115,8 +115,13 @@ void JobRunner::Disconnect(const std::string& worker_id, const std::string& how)
     std::lock_guard<std::mutex> lock(mutex_);
     links_.erase(worker_id);
     for (const auto& [id, job] : running_) {
-      if (std::count(job.rank_workers.begin(), job.rank_workers.end(), worker_id))
-        lost.push_back(id);
+      // A rank that finished (rank 0 may still be uploading) lost nothing with its worker.
+      for (int rank = 0; rank < static_cast<int>(job.rank_workers.size()); ++rank) {
+        if (job.rank_workers[rank] == worker_id && !job.finished.count(rank)) {
+          lost.push_back(id);
+          break;
+        }
+      }
     }
     for (const std::string& id : lost) LoseJob(id, absl::StrCat("worker ", worker_id, " ", how));
     used_slots_.erase(worker_id);

@@ -1,5 +1,6 @@
 #include "server/worker_service.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -164,7 +165,9 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
   }
   if (message.has_goodbye()) {
     // It goes into every affected job's history: a line, not a page.
-    const absl::string_view reason = common::Utf8Prefix(message.goodbye().reason(), 200);
+    std::string reason(common::Utf8Prefix(message.goodbye().reason(), 200));
+    std::replace_if(
+        reason.begin(), reason.end(), [](unsigned char c) { return c < 0x20; }, ' ');
     workers_.Unregister(worker_id);
     runner_.Disconnect(worker_id, absl::StrCat("left (", reason, ")"));
     common::LogInfo(absl::StrCat("worker ", worker_id, " left: ", reason));

@@ -142,7 +142,9 @@ struct CoordinatorSession::Impl {
   std::unique_ptr<grpc::ClientContext> context;
   std::unique_ptr<Stream> stream;
   std::string worker_id;
-  std::string last_registration;  // the newest id, even one whose session never opened
+  std::string last_registration;               // the newest id, even one whose session never opened
+  grpc::ClientContext* registering = nullptr;  // the RegisterWorker call in flight
+  grpc::ClientContext* heartbeating = nullptr;  // the Heartbeat call in flight
   int lease_seconds = 30;
   bool connected = false;
   bool ended = false;  // for good
@@ -161,6 +163,10 @@ struct CoordinatorSession::Impl {
   void End(const std::string& reason) {
     ended = true;
     end_reason = reason;
+    // The calls in flight give up now: a worker told to stop must not wait for a coordinator
+    // that is away.
+    if (registering) registering->TryCancel();
+    if (heartbeating) heartbeating->TryCancel();
     changed.notify_all();
   }
 
@@ -228,16 +234,23 @@ absl::Status CoordinatorSession::Connect() {
                                                                     : ocs::v1::DEVICE_TYPE_CPU);
   request.set_slots(impl_->options.slots);
   request.set_version(common::kVersion);
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    request.set_replaces(impl_->last_registration);  // empty the first time
-  }
   ocs::v1::RegisterWorkerResponse registered;
   {
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    {
+      std::lock_guard<std::mutex> lock(impl_->mutex);
+      // An ended session registers no more: a registration nobody uses would be counted lost.
+      if (impl_->ended) return absl::CancelledError("the session has ended");
+      request.set_replaces(impl_->last_registration);  // empty the first time
+      impl_->registering = &context;
+    }
     const grpc::Status status = impl_->stub->RegisterWorker(&context, request, &registered);
+    {
+      std::lock_guard<std::mutex> lock(impl_->mutex);
+      impl_->registering = nullptr;
+    }
     if (!status.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                           absl::StrCat("registering with ", address, ": ", status.error_message()));
@@ -332,12 +345,15 @@ void CoordinatorSession::HeartbeatLoop() {
     if (!impl_->connected) continue;
     ocs::v1::HeartbeatRequest request;
     request.set_worker_id(impl_->worker_id);
-    lock.unlock();
     ocs::v1::HeartbeatResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + period);
+    impl_->heartbeating = &context;
+    lock.unlock();
     const grpc::Status status = impl_->stub->Heartbeat(&context, request, &response);
     lock.lock();
+    impl_->heartbeating = nullptr;
+    if (impl_->ended) return;
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
       // The coordinator declared this worker lost or forgot it in a restart: connect again and
       // claim the ranks; it re-attaches or cancels them.

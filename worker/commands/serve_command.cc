@@ -139,11 +139,11 @@ constexpr std::chrono::seconds kLeaveGrace{10};
 
 // On SIGINT or SIGTERM the worker leaves the fleet: the coordinator restarts its ranks' jobs on
 // other workers at once, and the ranks stop at their next step. The process exits when they have
-// (the session's runner returns and destroys this), or after kLeaveGrace without them.
+// (the session's runner returns and destroys this), or after kLeaveGrace without them. Before the
+// session is open (the first registration can take 30 s) it exits at once.
 class LeaveOnSignal {
  public:
-  LeaveOnSignal(agent::CoordinatorSession& session, sigset_t signals)
-      : thread_([this, &session, signals] { Run(session, signals); }) {}
+  explicit LeaveOnSignal(sigset_t signals) : thread_([this, signals] { Run(signals); }) {}
   ~LeaveOnSignal() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -152,10 +152,15 @@ class LeaveOnSignal {
     changed_.notify_all();
     thread_.join();
   }
+  // From now on a signal leaves `session`.
+  void Watch(agent::CoordinatorSession& session) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    session_ = &session;
+  }
   bool left() const { return left_; }
 
  private:
-  void Run(agent::CoordinatorSession& session, const sigset_t& signals) {
+  void Run(const sigset_t& signals) {
     std::optional<std::string> signal;
     while (!signal) {
       // Polled so that the destructor is not kept waiting for a signal that never comes.
@@ -163,10 +168,14 @@ class LeaveOnSignal {
       std::lock_guard<std::mutex> lock(mutex_);
       if (done_) return;
     }
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (session_ == nullptr) {
+      common::LogInfo(absl::StrCat("received ", *signal, " before joining a coordinator: exiting"));
+      std::_Exit(0);
+    }
     common::LogInfo(absl::StrCat("received ", *signal, ": leaving the fleet"));
     left_ = true;
-    session.Leave(absl::StrCat("stopped by ", *signal));
-    std::unique_lock<std::mutex> lock(mutex_);
+    session_->Leave(absl::StrCat("stopped by ", *signal));
     if (changed_.wait_for(lock, kLeaveGrace, [this] { return done_; })) return;
     common::LogWarning(absl::StrCat("ranks still running ", kLeaveGrace.count(),
                                     " s after the worker left: exiting without them"));
@@ -175,6 +184,7 @@ class LeaveOnSignal {
 
   std::mutex mutex_;
   std::condition_variable changed_;
+  agent::CoordinatorSession* session_ = nullptr;
   bool done_ = false;  // the session's runner returned
   std::atomic<bool> left_{false};
   std::thread thread_;  // last: it uses the members above
@@ -239,6 +249,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* options) {
 
 int Serve(const ServeOptions& options) {
   const sigset_t leave_signals = common::BlockShutdownSignals();  // before any thread starts
+  std::optional<LeaveOnSignal> leaver(std::in_place, leave_signals);
   common::SetLogFormat(*common::LogFormatFromString(options.log_format));
   train::ConfigureIntraOpThreads(options.threads);
   const agent::SessionOptions session_options{
@@ -276,12 +287,10 @@ int Serve(const ServeOptions& options) {
     return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;
   }
   std::atomic<int> running_ranks{0};
-  bool left = false;
-  {
-    LeaveOnSignal leaver(**session, leave_signals);
-    RunSession({**session, options, metrics.get(), running_ranks});
-    left = leaver.left();
-  }
+  leaver->Watch(**session);
+  RunSession({**session, options, metrics.get(), running_ranks});
+  const bool left = leaver->left();
+  leaver.reset();  // its thread must not outlive the session
   if (left) {
     common::LogInfo("left the fleet");
     return 0;

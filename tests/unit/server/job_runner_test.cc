@@ -289,6 +289,18 @@ TEST_F(JobRunnerTest, AnEndThatNoLongerAppliesIsLetGo) {
   EXPECT_EQ(State(), JobState::kCancelled);
 }
 
+// A worker whose rank already finished goes (it left, or its lease ran out) while rank 0 still
+// uploads: the job carries on to its end instead of restarting.
+TEST_F(JobRunnerTest, AWorkerWhoseRankFinishedGoesWithoutRestartingTheJob) {
+  ASSERT_TRUE(runner_->Finished(WorkerOf(1), job_, 0, 1, {true, false, ""}).ok());
+  runner_->Disconnect(WorkerOf(1), "left (stopped by SIGTERM)");
+  EXPECT_EQ(State(), JobState::kScheduled);
+  ASSERT_TRUE(runner_->Finished(WorkerOf(0), job_, 0, 0, {true, false, ""}).ok());
+  const JobRecord job = *store_->Get(job_);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.restarts, 0);
+}
+
 // A rank cut off from its peers is often heard a moment before the dead peer's session closes:
 // the restart waits for the fleet to settle instead of going to the worker about to be found gone
 // (and waiting out its lease there, a second restart).

@@ -279,6 +279,19 @@ TEST_F(ServiceModeTest, AWorkerStoppedWithSigtermLeavesAndItsJobRestartsAtOnce) 
   EXPECT_TRUE(requeued_for_leaving) << Logs();
 }
 
+// Stopped while its first registration still waits for a coordinator (up to 30 s): it exits at
+// once.
+TEST_F(ServiceModeTest, AWorkerStoppedBeforeItJoinsExitsAtOnce) {
+  WorkerOptions nowhere;
+  nowhere.coordinator = absl::StrCat("127.0.0.1:", PickFreePort());
+  Subprocess& worker = cluster_->StartWorker(nowhere);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(worker.Wait(std::chrono::seconds(5)), 0) << cluster_->WorkerLog(0);
+  EXPECT_THAT(cluster_->WorkerLog(0),
+              ::testing::HasSubstr("received SIGTERM before joining a coordinator: exiting"));
+}
+
 TEST_F(ServiceModeTest, AKilledCoordinatorRestartsAndItsRunningRanksReattachWithEveryEpochOnce) {
   OCS_SKIP_WITHOUT_GLOO();
   StartWorker(1, /*shared=*/true);

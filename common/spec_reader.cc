@@ -267,12 +267,8 @@ std::string SpecReader::Describe(const Field& field) {
       // falls on a character boundary so that "é..." stays whole; Report, not this cut, is
       // what guarantees the message is UTF-8.
       constexpr size_t kMaxShown = 60;
-      std::string text(Utf8Prefix(node.Scalar(), kMaxShown));
-      const bool cut = text.size() < node.Scalar().size();
-      for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-      }
-      if (cut) text += "...";
+      std::string text = OneLine(node.Scalar(), kMaxShown);
+      if (text.size() < node.Scalar().size()) text += "...";
       // Quoted only where the bare text would be ambiguous in a message.
       const bool quote = text.empty() || text.find_first_of(" \t,:") != std::string::npos;
       return quote ? absl::StrCat("\"", text, "\"") : text;

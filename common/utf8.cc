@@ -69,4 +69,12 @@ absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes) {
   return text.substr(0, end);
 }
 
+std::string OneLine(absl::string_view text, size_t max_bytes) {
+  std::string line(Utf8Prefix(text, max_bytes));
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return line;
+}
+
 }  // namespace ocs::common

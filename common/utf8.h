@@ -22,4 +22,8 @@ std::string ReplaceInvalidUtf8(absl::string_view text);
 // multi-byte character.
 absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes);
 
+// Text from elsewhere made fit for one line of a message or a log: Utf8Prefix(text, max_bytes)
+// with every control character (a newline, an escape) as '?'.
+std::string OneLine(absl::string_view text, size_t max_bytes);
+
 }  // namespace ocs::common

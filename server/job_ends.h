@@ -25,8 +25,8 @@ class JobEnds {
               int64_t time_ms);
   // Stores the ends the store refused before; returns the ids stored now.
   std::vector<std::string> Retry();
-  // Whether an end of `job_id` waits for the store to take it.
-  bool Waiting(const std::string& job_id) const { return refused_.count(job_id) > 0; }
+  // Whether an end of `job_id` the store refused is kept for Retry.
+  bool HasRefusedEnd(const std::string& job_id) const { return refused_.count(job_id) > 0; }
 
  private:
   struct End {

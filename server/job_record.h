@@ -40,7 +40,7 @@ inline constexpr JobState kAllStates[] = {
 inline constexpr JobState kActiveStates[] = {JobState::kScheduled, JobState::kDense,
                                              JobState::kSparsityLearning, JobState::kPruned};
 // OK when a job may move from `from` to `to`; FailedPrecondition naming both otherwise.
-//   pending -> scheduled | cancelled
+//   pending -> scheduled | cancelled | failed (a queued restart called off)
 //   active  -> another running phase (not back to scheduled) | succeeded | failed | cancelled |
 //              pending (requeued after a lost worker or a coordinator restart)
 absl::Status CheckTransition(JobState from, JobState to);

@@ -115,18 +115,21 @@ void JobRunner::Disconnect(const std::string& worker_id, const std::string& how)
     std::lock_guard<std::mutex> lock(mutex_);
     links_.erase(worker_id);
     for (const auto& [id, job] : running_) {
-      // A rank that finished (rank 0 may still be uploading) lost nothing with its worker.
-      for (int rank = 0; rank < static_cast<int>(job.rank_workers.size()); ++rank) {
-        if (job.rank_workers[rank] == worker_id && !job.finished.count(rank)) {
-          lost.push_back(id);
-          break;
-        }
-      }
+      if (!UnfinishedRanksOn(job, worker_id).empty()) lost.push_back(id);
     }
     for (const std::string& id : lost) LoseJob(id, absl::StrCat("worker ", worker_id, " ", how));
     used_slots_.erase(worker_id);
   }
   Schedule();
+}
+
+// A rank that finished (rank 0 may still be uploading) loses nothing with its worker.
+std::vector<int> JobRunner::UnfinishedRanksOn(const RunningJob& run, const std::string& worker_id) {
+  std::vector<int> ranks;
+  for (int rank = 0; rank < static_cast<int>(run.rank_workers.size()); ++rank) {
+    if (run.rank_workers[rank] == worker_id && !run.finished.count(rank)) ranks.push_back(rank);
+  }
+  return ranks;
 }
 
 // Requires mutex_. The job's ranks stopped short of the end: it restarts from its newest
@@ -162,10 +165,9 @@ bool JobRunner::CallOffRestart(const std::string& worker_id, const std::string& 
     return false;
   }
   queued_restarts_.erase(it);
-  const std::string why = absl::StrCat("rank ", rank, ": ", message,
-                                       "; the restart that a peer's failure queued is called off");
-  common::LogError(absl::StrCat("failed: ", why), {job_id});
-  ends_.Settle(job_id, JobState::kFailed, why, clock_());
+  RecordEnd(job_id, JobState::kFailed,
+            absl::StrCat("rank ", rank, ": ", message,
+                         "; the restart that a peer's failure queued is called off"));
   return true;
 }
 
@@ -188,7 +190,7 @@ JobRunner::Start JobRunner::TryStart(const JobRecord& job) {
     return Start::kWaiting;  // holds the queue like a job that does not fit
   }
   // It failed, or was queued again, and the store has yet to take that: not a job to start.
-  if (ends_.Waiting(job.id)) return Start::kSkipped;
+  if (ends_.HasRefusedEnd(job.id)) return Start::kSkipped;
   auto spec = common::ParseJobSpec(job.spec_yaml, job.id);
   if (!spec.ok()) {  // stored specs are canonical; this means the store was tampered with
     (void)store_.Transition(job.id, JobState::kCancelled, spec.status().message(), clock_());
@@ -476,8 +478,6 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
   const auto it = running_.find(job_id);
   if (it == running_.end()) return;
   if (state != JobState::kSucceeded) {
-    state == JobState::kFailed ? common::LogError(absl::StrCat("failed: ", message), {job_id})
-                               : common::LogWarning(message, {job_id});
     const std::set<std::string> workers(it->second.rank_workers.begin(),
                                         it->second.rank_workers.end());
     for (const std::string& worker : workers) {
@@ -490,6 +490,13 @@ void JobRunner::EndJob(const std::string& job_id, JobState state, const std::str
   }
   running_.erase(it);
   if (progress_) progress_->Clear(job_id);
+  RecordEnd(job_id, state, message);
+}
+
+// Requires mutex_. Logs how the job ended (loudly unless it succeeded) and stores it.
+void JobRunner::RecordEnd(const std::string& job_id, JobState state, const std::string& message) {
+  if (state == JobState::kFailed) common::LogError(absl::StrCat("failed: ", message), {job_id});
+  if (state == JobState::kPending) common::LogWarning(message, {job_id});
   ends_.Settle(job_id, state, message, clock_());
 }
 

@@ -166,6 +166,7 @@ class JobRunner {
   // A job about to run: its decider fresh, its ranks not yet placed.
   static RunningJob NewRun(const JobRecord& record, const common::JobSpec& spec);
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
+  static std::vector<int> UnfinishedRanksOn(const RunningJob& run, const std::string& worker_id);
   absl::Status CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
                          int rank) const;
   absl::Status ResumeAt(RunningJob& run, int epoch);
@@ -184,6 +185,7 @@ class JobRunner {
   void EnterPhase(RunningJob& run, const common::Verdict& verdict);
   Start TryStart(const JobRecord& job);
   void EndJob(const std::string& job_id, JobState state, const std::string& message);
+  void RecordEnd(const std::string& job_id, JobState state, const std::string& message);
   std::string NextMaster(const std::string& host);
 
   JobStore& store_;

@@ -55,14 +55,9 @@ void JobRunner::Detach(const std::string& worker_id) {
     used_slots_.erase(worker_id);
     const int64_t deadline = clock_() + int64_t{1000} * workers_.lease_seconds();
     for (auto& [id, run] : running_) {
-      bool held = false;
-      for (int rank = 0; rank < static_cast<int>(run.rank_workers.size()); ++rank) {
-        // A rank that finished needs nobody to come back for it.
-        if (run.rank_workers[rank] != worker_id || run.finished.count(rank)) continue;
-        run.rank_workers[rank].clear();
-        held = true;
-      }
-      if (!held) continue;
+      const std::vector<int> held = UnfinishedRanksOn(run, worker_id);
+      if (held.empty()) continue;
+      for (int rank : held) run.rank_workers[rank].clear();
       if (run.reattach_deadline_ms == 0) {
         run.reattach_deadline_ms = deadline;
         run.reattach_cause = absl::StrCat("worker ", worker_id, "'s session closed");

@@ -1,6 +1,5 @@
 #include "server/worker_service.h"
 
-#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -165,9 +164,7 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
   }
   if (message.has_goodbye()) {
     // It goes into every affected job's history: a line, not a page.
-    std::string reason(common::Utf8Prefix(message.goodbye().reason(), 200));
-    std::replace_if(
-        reason.begin(), reason.end(), [](unsigned char c) { return c < 0x20; }, ' ');
+    const std::string reason = common::OneLine(message.goodbye().reason(), 200);
     workers_.Unregister(worker_id);
     runner_.Disconnect(worker_id, absl::StrCat("left (", reason, ")"));
     common::LogInfo(absl::StrCat("worker ", worker_id, " left: ", reason));
@@ -177,7 +174,8 @@ absl::Status WorkerService::Handle(const std::string& worker_id,
     const ocs::v1::RankFinished& in = message.finished();
     return runner_.Finished(worker_id, in.job_id(), in.attempt(), in.rank(), OutcomeFrom(in));
   }
-  return absl::InvalidArgumentError("a session carries reports and finishes after its hello");
+  return absl::InvalidArgumentError(
+      "a session carries reports, progress, finishes and a goodbye after its hello");
 }
 
 grpc::Status WorkerService::Session(

@@ -189,7 +189,7 @@ struct CoordinatorSession::Impl {
 
 CoordinatorSession::CoordinatorSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Open(
+absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Create(
     const SessionOptions& options) {
   auto credentials =
       api::MakeChannelCredentials({options.tls_ca, options.tls_cert, options.tls_key}, "");
@@ -199,11 +199,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Open(
   impl->channel =
       grpc::CreateCustomChannel(options.coordinator, *credentials, ReconnectingQuickly());
   impl->stub = ocs::v1::WorkerService::NewStub(impl->channel);
-  auto session = std::unique_ptr<CoordinatorSession>(new CoordinatorSession(std::move(impl)));
-  if (absl::Status connected = session->Connect(); !connected.ok()) return connected;
-  session->impl_->connection = std::thread([s = session.get()] { s->ConnectionLoop(); });
-  session->impl_->heartbeat = std::thread([s = session.get()] { s->HeartbeatLoop(); });
-  return session;
+  return std::unique_ptr<CoordinatorSession>(new CoordinatorSession(std::move(impl)));
+}
+
+absl::Status CoordinatorSession::Join() {
+  if (absl::Status connected = Connect(); !connected.ok()) return connected;
+  impl_->connection = std::thread([this] { ConnectionLoop(); });
+  impl_->heartbeat = std::thread([this] { HeartbeatLoop(); });
+  return absl::OkStatus();
 }
 
 CoordinatorSession::~CoordinatorSession() {
@@ -261,7 +264,16 @@ absl::Status CoordinatorSession::Connect() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->last_registration = registered.worker_id();  // replaced by the next, session or not
   const ocs::v1::WorkerMessage hello = impl_->Hello(registered.worker_id());
-  if (impl_->ended || !stream->Write(hello)) {
+  if (impl_->ended) {
+    // Registered just as the worker left: say goodbye under this id too, or the coordinator would
+    // count it lost when its lease runs out.
+    ocs::v1::WorkerMessage goodbye;
+    goodbye.mutable_goodbye()->set_reason(impl_->end_reason);
+    if (stream->Write(hello) && stream->Write(goodbye)) stream->WritesDone();
+    (void)stream->Finish();
+    return absl::CancelledError(impl_->end_reason);
+  }
+  if (!stream->Write(hello)) {
     context->TryCancel();
     (void)stream->Finish();
     return absl::UnavailableError(absl::StrCat("session with ", address, " closed"));

@@ -5,8 +5,8 @@
 // The session outlives its stream. When the coordinator goes away (a restart, a cut connection)
 // the ranks keep training; the session registers again with backoff and claims them in its hello,
 // each with the report still waiting for a verdict. The coordinator re-attaches them or cancels
-// them (their job was restarted meanwhile). It ends for good only when the coordinator refuses
-// the worker.
+// them (their job was restarted meanwhile). It ends for good when the coordinator refuses the
+// worker, or when the worker leaves (Leave).
 #pragma once
 
 #include <atomic>
@@ -62,10 +62,12 @@ struct SessionOptions {
 
 class CoordinatorSession {
  public:
-  // Registers and opens the session; Unavailable when the coordinator cannot be reached,
-  // InvalidArgument when it refuses the registration. Later outages are retried in the
-  // background.
-  static absl::StatusOr<std::unique_ptr<CoordinatorSession>> Open(const SessionOptions& options);
+  // A session that has not joined yet; InvalidArgument for TLS files that do not load.
+  static absl::StatusOr<std::unique_ptr<CoordinatorSession>> Create(const SessionOptions& options);
+  // Registers and opens the session: Unavailable when the coordinator cannot be reached (the
+  // first registration waits up to 30 s), InvalidArgument when it refuses the registration,
+  // Cancelled when the worker left meanwhile. Later outages are retried in the background.
+  absl::Status Join();
   ~CoordinatorSession();
 
   // The id of the current registration (a new one after each reconnection).

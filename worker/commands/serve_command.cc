@@ -134,13 +134,14 @@ void RunRank(const Worker& worker, const agent::Assignment& assignment) {
 }
 
 // How long a worker told to stop waits for its ranks: one in a rendezvous or a collective may not
-// notice for minutes, and an orchestrator kills the process after its own grace (Kubernetes: 30 s).
+// notice for minutes, and an orchestrator kills the process after its own grace (Kubernetes: 30 s
+// by default, 60 s in deploy/k8s).
 constexpr std::chrono::seconds kLeaveGrace{10};
 
 // On SIGINT or SIGTERM the worker leaves the fleet: the coordinator restarts its ranks' jobs on
 // other workers at once, and the ranks stop at their next step. The process exits when they have
-// (the session's runner returns and destroys this), or after kLeaveGrace without them. Before the
-// session is open (the first registration can take 30 s) it exits at once.
+// (the session's runner returns and destroys this), or after kLeaveGrace without them. Before
+// there is a session to leave it exits at once.
 class LeaveOnSignal {
  public:
   explicit LeaveOnSignal(sigset_t signals) : thread_([this, signals] { Run(signals); }) {}
@@ -280,14 +281,22 @@ int Serve(const ServeOptions& options) {
     metrics = *std::move(served);
     common::LogInfo(absl::StrCat("metrics on port ", metrics->port()));
   }
-  auto session = agent::CoordinatorSession::Open(session_options);
-  if (!session.ok()) {
-    std::cerr << "error: " << session.status().message() << "\n";
+  auto session = agent::CoordinatorSession::Create(session_options);
+  absl::Status joined = session.status();
+  if (session.ok()) {
+    leaver->Watch(**session);  // a signal now cancels the registration rather than exiting
+    joined = (*session)->Join();
+  }
+  if (!joined.ok()) {
+    if (leaver->left()) {
+      common::LogInfo("left before joining the fleet");
+      return 0;
+    }
+    std::cerr << "error: " << joined.message() << "\n";
     // A bad TLS file, or a registration the coordinator refuses as invalid (version, slots).
-    return absl::IsInvalidArgument(session.status()) ? common::kExitUsage : 1;
+    return absl::IsInvalidArgument(joined) ? common::kExitUsage : 1;
   }
   std::atomic<int> running_ranks{0};
-  leaver->Watch(**session);
   RunSession({**session, options, metrics.get(), running_ranks});
   const bool left = leaver->left();
   leaver.reset();  // its thread must not outlive the session

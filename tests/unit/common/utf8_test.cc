@@ -26,6 +26,12 @@ TEST(Utf8Test, ReplacesEachStrayByte) {
   EXPECT_EQ(ReplaceInvalidUtf8("\xff\xfe"), "??");
 }
 
+TEST(Utf8Test, OneLineIsAShortPrefixWithoutControlCharacters) {
+  EXPECT_EQ(OneLine("stopped by\nSIGTERM\x1b[2J\x7f", 100), "stopped by?SIGTERM?[2J?");
+  EXPECT_EQ(OneLine("h\xc3\xa9llo", 2), "h");  // not half of the é
+  EXPECT_EQ(OneLine("", 10), "");
+}
+
 TEST(Utf8Test, PrefixNeverEndsInsideACharacter) {
   const std::string text = "a\xc3\xa9\xe2\x96\x81";  // a é ▁
   EXPECT_EQ(Utf8Prefix(text, 10), text);

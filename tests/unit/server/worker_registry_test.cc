@@ -79,6 +79,17 @@ TEST_F(WorkerRegistryTest, AReplacedRegistrationThatStillHeartbeatsCountsWhenLos
   EXPECT_EQ(registry_.LostCount(), 2);
 }
 
+// A worker that says goodbye is dropped at once and not counted as lost.
+TEST_F(WorkerRegistryTest, AWorkerThatLeftIsDroppedWithoutCountingAsLost) {
+  const std::string id = registry_.Register("h", common::Device::kCpu, 1, "0.1.0")->id;
+  registry_.Unregister(id);
+  EXPECT_FALSE(registry_.Contains(id));
+  EXPECT_EQ(registry_.Heartbeat(id).code(), absl::StatusCode::kNotFound);
+  now_ms_ += 31'000;
+  EXPECT_TRUE(registry_.ExpireLeases().empty());
+  EXPECT_EQ(registry_.LostCount(), 0);
+}
+
 TEST_F(WorkerRegistryTest, HeartbeatsKeepALeaseAndMissedOnesLoseIt) {
   const std::string id = registry_.Register("h", common::Device::kCpu, 2, "0.1.0")->id;
   now_ms_ += 29'000;

@@ -123,6 +123,12 @@ void JobRunner::Disconnect(const std::string& worker_id, const std::string& how)
   Schedule();
 }
 
+bool JobRunner::Holds(const std::vector<std::string>& rank_workers, int rank,
+                      const std::string& worker_id) {
+  return rank >= 0 && rank < static_cast<int>(rank_workers.size()) &&
+         rank_workers[rank] == worker_id;
+}
+
 // A rank that finished (rank 0 may still be uploading) loses nothing with its worker.
 std::vector<int> JobRunner::UnfinishedRanksOn(const RunningJob& run, const std::string& worker_id) {
   std::vector<int> ranks;
@@ -160,10 +166,7 @@ bool JobRunner::CallOffRestart(const std::string& worker_id, const std::string& 
   const auto it = queued_restarts_.find(job_id);
   if (it == queued_restarts_.end()) return false;
   const QueuedRestart& lost = it->second;
-  if (attempt != lost.lost_attempt || rank < 0 ||
-      rank >= static_cast<int>(lost.rank_workers.size()) || lost.rank_workers[rank] != worker_id) {
-    return false;
-  }
+  if (attempt != lost.lost_attempt || !Holds(lost.rank_workers, rank, worker_id)) return false;
   queued_restarts_.erase(it);
   RecordEnd(job_id, JobState::kFailed,
             absl::StrCat("rank ", rank, ": ", message,
@@ -404,8 +407,7 @@ absl::Status JobRunner::CheckRank(const RunningJob& run, const std::string& work
     return absl::FailedPreconditionError(absl::StrCat(
         run.record.id, ": attempt ", attempt, " was stopped; attempt ", run.attempt, " runs now"));
   }
-  if (rank < 0 || rank >= static_cast<int>(run.rank_workers.size()) ||
-      run.rank_workers[rank] != worker_id) {
+  if (!Holds(run.rank_workers, rank, worker_id)) {
     return absl::PermissionDeniedError(
         absl::StrCat("rank ", rank, " of ", run.record.id, " is not assigned to ", worker_id));
   }

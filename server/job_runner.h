@@ -167,6 +167,9 @@ class JobRunner {
   static RunningJob NewRun(const JobRecord& record, const common::JobSpec& spec);
   static std::optional<std::string> Divergence(const RunningJob& run, int epoch);
   static std::vector<int> UnfinishedRanksOn(const RunningJob& run, const std::string& worker_id);
+  // Whether `worker_id` runs `rank` of the ranks placed on `rank_workers`.
+  static bool Holds(const std::vector<std::string>& rank_workers, int rank,
+                    const std::string& worker_id);
   absl::Status CheckRank(const RunningJob& run, const std::string& worker_id, int attempt,
                          int rank) const;
   absl::Status ResumeAt(RunningJob& run, int epoch);

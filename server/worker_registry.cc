@@ -37,13 +37,13 @@ absl::StatusOr<WorkerInfo> WorkerRegistry::Register(const std::string& host, com
   // Only the same worker replaces a registration: another cannot hide a loss.
   if (const auto old = workers_.find(replaces);
       old != workers_.end() && old->second.host == host && old->second.device == device) {
-    replaced_.insert(replaces);
+    old->second.replaced = true;
   }
   return worker;
 }
 
 bool WorkerRegistry::Drop(std::map<std::string, WorkerInfo>::iterator worker) {
-  const bool replaced = replaced_.erase(worker->first) > 0;
+  const bool replaced = worker->second.replaced;
   if (!replaced) ++lost_;
   workers_.erase(worker);
   return replaced;
@@ -66,7 +66,7 @@ absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id) {
   }
   it->second.last_heartbeat_ms = clock_();
   // A worker that heartbeats under an id was not replaced: no one else can hide its loss.
-  replaced_.erase(worker_id);
+  it->second.replaced = false;
   return absl::OkStatus();
 }
 
@@ -87,7 +87,6 @@ std::vector<WorkerRegistry::ExpiredLease> WorkerRegistry::ExpireLeases() {
 void WorkerRegistry::Unregister(const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   workers_.erase(worker_id);
-  replaced_.erase(worker_id);
 }
 
 int64_t WorkerRegistry::LostCount() const {

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +23,9 @@ struct WorkerInfo {
   int free_slots = 1;
   std::string version;
   int64_t last_heartbeat_ms = 0;
+  // Its worker registered again since, naming this id, and has not heartbeated under it: when
+  // its lease runs out it is not counted as lost.
+  bool replaced = false;
 };
 
 class WorkerRegistry {
@@ -71,7 +73,6 @@ class WorkerRegistry {
   bool Drop(std::map<std::string, WorkerInfo>::iterator worker);
 
   std::map<std::string, WorkerInfo> workers_;
-  std::set<std::string> replaced_;  // ids whose workers registered again since
   int64_t lost_ = 0;
 };
 

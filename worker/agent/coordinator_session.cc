@@ -46,6 +46,12 @@ struct RankState {
   std::chrono::steady_clock::time_point finished_at;
 };
 constexpr std::chrono::minutes kRememberFinished{10};
+
+ocs::v1::WorkerMessage Goodbye(const std::string& reason) {
+  ocs::v1::WorkerMessage goodbye;
+  goodbye.mutable_goodbye()->set_reason(reason);
+  return goodbye;
+}
 using RankKey = std::tuple<std::string, int, int>;  // job, attempt, rank
 
 RankKey KeyOf(const Assignment& a) { return {a.job_id, a.attempt, a.rank}; }
@@ -267,9 +273,7 @@ absl::Status CoordinatorSession::Connect() {
   if (impl_->ended) {
     // Registered just as the worker left: say goodbye under this id too, or the coordinator would
     // count it lost when its lease runs out.
-    ocs::v1::WorkerMessage goodbye;
-    goodbye.mutable_goodbye()->set_reason(impl_->end_reason);
-    if (stream->Write(hello) && stream->Write(goodbye)) stream->WritesDone();
+    if (stream->Write(hello) && stream->Write(Goodbye(impl_->end_reason))) stream->WritesDone();
     (void)stream->Finish();
     return absl::CancelledError(impl_->end_reason);
   }
@@ -471,11 +475,9 @@ void CoordinatorSession::Progress(const Assignment& assignment, int epoch, int64
 }
 
 void CoordinatorSession::Leave(const std::string& reason) {
-  ocs::v1::WorkerMessage goodbye;
-  goodbye.mutable_goodbye()->set_reason(reason);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   // Without a connection the lease tells the coordinator instead.
-  impl_->Write(goodbye);
+  impl_->Write(Goodbye(reason));
   impl_->assignments.clear();
   impl_->End(reason);
 }

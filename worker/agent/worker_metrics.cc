@@ -209,19 +209,14 @@ void WorkerMetrics::RankStarted(const RankLabels& rank) {
   impl_->ranks->Increment();
 }
 
-void WorkerMetrics::Step(const RankLabels& rank, double seconds) {
+void WorkerMetrics::StepDone(const RankLabels& rank, int64_t images,
+                             std::optional<double> step_seconds, double allreduce_seconds) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->Of(rank).step_seconds->Observe(seconds);
-}
-
-void WorkerMetrics::AllReduce(const RankLabels& rank, double seconds) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->Of(rank).allreduce_seconds->Increment(seconds);
-}
-
-void WorkerMetrics::Trained(const RankLabels& rank, int64_t images) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->Of(rank).images->Increment(static_cast<double>(images));
+  Impl::Series& series = impl_->Of(rank);
+  series.images->Increment(static_cast<double>(images));
+  if (!step_seconds) return;
+  series.step_seconds->Observe(*step_seconds);
+  series.allreduce_seconds->Increment(allreduce_seconds);
 }
 
 void WorkerMetrics::Epoch(const RankLabels& rank, double images_per_second) {

@@ -40,14 +40,13 @@ class WorkerMetrics {
 
   int port() const;
   void RankStarted(const RankLabels& rank);
-  // One training step took `seconds` (data, forward, backward, all-reduce and update).
-  void Step(const RankLabels& rank, double seconds);
-  // A step's gradient all-reduce took `seconds`: counted per step, so that its rate is smooth.
-  // The serve command counts the steps it times with Step, so that the two divide into a share.
-  void AllReduce(const RankLabels& rank, double seconds);
-  // A step trained on `images` more images: counted per step, so that rate() is the throughput
-  // as it happens, within an epoch too.
-  void Trained(const RankLabels& rank, int64_t images);
+  // A training step trained on `images` more images (counted at every step, so that rate() is
+  // the throughput as it happens, within an epoch too). When it was timed, it took
+  // `step_seconds` (data, forward, backward, all-reduce and update), `allreduce_seconds` of them
+  // in the gradient all-reduce: both are counted only for timed steps, so that they divide into a
+  // share. One call per step: one lock and one lookup on the training loop's path.
+  void StepDone(const RankLabels& rank, int64_t images, std::optional<double> step_seconds,
+                double allreduce_seconds);
   // An epoch ended at this training throughput.
   void Epoch(const RankLabels& rank, double images_per_second);
   // Its images per second drop to 0; its series stay for the retention, then disappear.

@@ -60,12 +60,12 @@ void TrainRank(const Worker& worker, const agent::Assignment& assignment,
                              last_progress = std::chrono::steady_clock::time_point()](
                                 const train::StepDone& done) mutable {
     const auto now = std::chrono::steady_clock::now();
-    if (worker.metrics) worker.metrics->Trained(labels, done.images);
-    // Step to step; an epoch's first step would also count the evaluation and boundary before
-    // it. Its all-reduce is left out with it, so that the two divide into a share.
-    if (worker.metrics && done.step > 1) {
-      worker.metrics->Step(labels, std::chrono::duration<double>(now - last_step).count());
-      worker.metrics->AllReduce(labels, done.allreduce_s);
+    if (worker.metrics) {
+      // Timed step to step; an epoch's first step would also count the evaluation and boundary
+      // before it.
+      std::optional<double> step_seconds;
+      if (done.step > 1) step_seconds = std::chrono::duration<double>(now - last_step).count();
+      worker.metrics->StepDone(labels, done.images, step_seconds, done.allreduce_s);
     }
     last_step = now;
     // Rank 0 tells the coordinator a few times a second at most: enough for a progress bar.

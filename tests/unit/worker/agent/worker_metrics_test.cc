@@ -29,9 +29,8 @@ TEST(WorkerMetricsTest, AnEndedRankTrainsNoImagesAndItsSeriesStayForTheRetention
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   (*metrics)->RankStarted(kRank);
   (*metrics)->Epoch(kRank, 1234.5);
-  (*metrics)->AllReduce(kRank, 0.25);
-  (*metrics)->Trained(kRank, 64);
-  (*metrics)->Trained(kRank, 36);
+  (*metrics)->StepDone(kRank, 64, 0.5, 0.25);
+  (*metrics)->StepDone(kRank, 36, std::nullopt, 0.75);  // untimed: its all-reduce is not counted
   EXPECT_THAT(Scrape(**metrics), HasSubstr("ocs_worker_images_per_second{job_id=\"job-1\","
                                            "job_name=\"demo\",rank=\"0\"} 1234.5"));
   (*metrics)->RankEnded(kRank);
